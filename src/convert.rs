@@ -1,0 +1,120 @@
+//! The one conversion entry point: [`to_tensor`] with an explicit [`Sharing`] mode.
+//!
+//! Every constructor of the facades (torch's `from_numpy`, `tensor`, `as_tensor`; tf's
+//! `convert_to_tensor`, `constant`) is this function with a fixed mode, so the rules below are
+//! defined once:
+//!
+//! | mode | result | when it cannot share |
+//! | --- | --- | --- |
+//! | [`Sharing::Share`] | a view of the array's memory, no bytes copied | a precise error, never a silent copy |
+//! | [`Sharing::Copy`] | an independent tensor | - |
+//! | [`Sharing::Auto`] | shares when dtype, device, layout and allocator allow | copies |
+
+use candle_core::{op::BackpropOp, DType, Device, Storage, Tensor};
+
+use crate::array::ArrayRef;
+use crate::copy::copy_to_storage;
+use crate::error::{Error, Result};
+use crate::share::{share, share_plan};
+
+/// Whether a conversion may, must or must not share memory with its source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Sharing {
+    /// Share the memory (`torch.from_numpy`); refuse with the reason when impossible.
+    Share,
+    /// Always copy (`torch.tensor`, `tf.constant`).
+    Copy,
+    /// Share when possible, else copy (`torch.as_tensor`).
+    Auto,
+}
+
+/// Target dtype and device of a conversion.
+///
+/// ```
+/// use candle_core::DType;
+/// use candle_numpy::Options;
+/// let o = Options::default().dtype(DType::F32);
+/// assert_eq!(o.dtype, Some(DType::F32));
+/// assert!(o.device.is_cpu());
+/// ```
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The candle dtype wanted; `None` applies the dtype table (exact, or widening on copy).
+    pub dtype: Option<DType>,
+    /// Where the tensor should live. Only the CPU can share.
+    pub device: Device,
+    /// Whether a read-only array may be shared at all. Off by default: a Rust caller holding
+    /// the tensor could write through it (`Var::set`, in-place ops), so opting in is a promise
+    /// not to.
+    pub allow_readonly: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options { dtype: None, device: Device::Cpu, allow_readonly: false }
+    }
+}
+
+impl Options {
+    /// Ask for a dtype (a cast on copy; Share refuses a change of dtype).
+    pub fn dtype(mut self, dtype: DType) -> Self {
+        self.dtype = Some(dtype);
+        self
+    }
+    /// Ask for a device (a copy unless it is the CPU).
+    pub fn device(mut self, device: Device) -> Self {
+        self.device = device;
+        self
+    }
+    /// Allow sharing read-only arrays (see the field).
+    pub fn allow_readonly(mut self, allow: bool) -> Self {
+        self.allow_readonly = allow;
+        self
+    }
+}
+
+/// Convert an array to a candle tensor, sharing or copying as `mode` says.
+///
+/// Copies come out C-contiguous; shares come out as candle views with the array's own strides
+/// (a Fortran-order array is a permuted view). Use [`shares_memory`](crate::shares_memory) to
+/// ask a result whether it shares.
+///
+/// ```
+/// use candle_core::DType;
+/// use candle_numpy::{to_tensor, ArrayRef, Error, Options, Sharing};
+/// let a = ArrayRef::from_vec(vec![1i8, -2, 3], &[3])?;
+/// // int8 has no candle twin: a copy widens it, Share says so
+/// let t = to_tensor(&a, Sharing::Copy, &Options::default())?;
+/// assert_eq!(t.dtype(), DType::I16);
+/// assert_eq!(t.to_vec1::<i16>()?, [1, -2, 3]);
+/// let err = to_tensor(&a, Sharing::Share, &Options::default()).unwrap_err();
+/// assert!(matches!(err, Error::Widening { .. }));
+/// assert!(err.to_string().contains("Sharing::Copy"));
+/// # Ok::<(), candle_numpy::Error>(())
+/// ```
+pub fn to_tensor(a: &ArrayRef, mode: Sharing, opts: &Options) -> Result<Tensor> {
+    match mode {
+        Sharing::Share => share(a, opts.dtype, &opts.device, opts.allow_readonly),
+        Sharing::Copy => copy(a, opts),
+        Sharing::Auto => {
+            if share_plan(a, opts.dtype, &opts.device, opts.allow_readonly).is_ok() {
+                match share(a, opts.dtype, &opts.device, opts.allow_readonly) {
+                    Ok(t) => return Ok(t),
+                    Err(Error::SharingUnavailable) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            copy(a, opts)
+        }
+    }
+}
+
+fn copy(a: &ArrayRef, opts: &Options) -> Result<Tensor> {
+    let storage = copy_to_storage(a, opts.dtype)?;
+    let t = Tensor::from_storage(Storage::Cpu(storage), a.shape(), BackpropOp::none(), false);
+    if opts.device.is_cpu() {
+        Ok(t)
+    } else {
+        Ok(t.to_device(&opts.device)?)
+    }
+}

@@ -1,0 +1,295 @@
+//! The one error type of the crate.
+//!
+//! Every variant is a noun with fields, and every message names the operation, the offending
+//! value and the fix, so that a user who reads only the message knows what to change. Refusals
+//! of [`Sharing::Share`](crate::Sharing::Share) all mention the copy that would have worked.
+
+use std::path::PathBuf;
+
+/// Result alias used throughout the crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong when moving data between NumPy layouts and candle tensors.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Share refused: an axis runs backwards through memory (`a[::-1]`).
+    #[error(
+        "negative stride {stride} on axis {axis} cannot be shared (candle strides are unsigned); \
+         use Sharing::Copy (or Auto), or np.ascontiguousarray first"
+    )]
+    NegativeStride {
+        /// Axis index.
+        axis: usize,
+        /// Stride in bytes.
+        stride: isize,
+    },
+
+    /// A stride is not a whole number of elements (e.g. a field of a structured array).
+    #[error(
+        "stride {stride} bytes on axis {axis} is not a multiple of the {itemsize}-byte item size \
+         of {dtype}; candle cannot address such memory, copy the array first \
+         (np.ascontiguousarray)"
+    )]
+    StrideNotMultiple {
+        /// Axis index.
+        axis: usize,
+        /// Stride in bytes.
+        stride: isize,
+        /// Item size in bytes.
+        itemsize: usize,
+        /// NumPy dtype name.
+        dtype: &'static str,
+    },
+
+    /// Share refused: the data pointer is not aligned for the element type.
+    #[error(
+        "misaligned data: address {address:#x} is not a multiple of the {align}-byte alignment of \
+         {dtype}, so it cannot be shared; use Sharing::Copy (or Auto), or np.require(a, \
+         requirements='A')"
+    )]
+    Misaligned {
+        /// The offending address (data pointer or buffer start).
+        address: usize,
+        /// Required alignment in bytes.
+        align: usize,
+        /// NumPy dtype name.
+        dtype: &'static str,
+    },
+
+    /// Share refused: the bytes are not in this machine's byte order.
+    #[error(
+        "non-native byte order ({order}-endian {dtype}) cannot be shared; use Sharing::Copy \
+         (which byte-swaps), or a.astype(a.dtype.newbyteorder('='))"
+    )]
+    ByteOrder {
+        /// NumPy dtype name.
+        dtype: &'static str,
+        /// "big" or "little".
+        order: &'static str,
+    },
+
+    /// The dtype has no candle counterpart at all.
+    #[error("unsupported dtype {dtype}: {reason}; supported: {supported}")]
+    UnsupportedDType {
+        /// The dtype as the user would spell it.
+        dtype: String,
+        /// Why, and what to do instead.
+        reason: &'static str,
+        /// The dtypes that do convert.
+        supported: &'static str,
+    },
+
+    /// Share refused: the dtype only converts by widening, which needs a copy.
+    #[error(
+        "{from} cannot be shared: candle has no {from} type, a copy widens it to {to}; use \
+         Sharing::Copy (or Auto), or a.astype({to_numpy}) first"
+    )]
+    Widening {
+        /// NumPy dtype name.
+        from: &'static str,
+        /// candle dtype it widens to.
+        to: &'static str,
+        /// NumPy name of that dtype.
+        to_numpy: &'static str,
+    },
+
+    /// Share refused: a dtype conversion was requested, which needs a copy.
+    #[error(
+        "sharing cannot convert {from} to {to}: a cast writes new memory; use Sharing::Copy \
+         (or Auto), or drop the dtype request"
+    )]
+    ShareCast {
+        /// NumPy dtype name of the source.
+        from: &'static str,
+        /// Requested candle dtype.
+        to: &'static str,
+    },
+
+    /// Share refused: the array has no elements.
+    #[error(
+        "empty array of shape {shape:?} cannot be shared (there is no memory to share); use \
+         Sharing::Copy (or Auto) to get an empty tensor"
+    )]
+    EmptyShare {
+        /// Shape of the array.
+        shape: Vec<usize>,
+    },
+
+    /// Share refused: the target device is not the CPU.
+    #[error(
+        "cannot share host memory with device {device}: sharing is CPU-only; use Sharing::Copy \
+         (or Auto) to copy to {device}"
+    )]
+    NonCpuShare {
+        /// The requested device.
+        device: String,
+    },
+
+    /// A read-only array was asked to become something writable.
+    #[error(
+        "{operation}: the array is read-only (e.g. a read-only memory map or np.frombuffer); \
+         {fix}"
+    )]
+    ReadOnly {
+        /// What was attempted.
+        operation: &'static str,
+        /// How to get what was wanted.
+        fix: &'static str,
+    },
+
+    /// Share refused: the strides describe a layout candle views cannot express.
+    #[error(
+        "layout with shape {shape:?} and byte strides {strides:?} cannot be expressed as a \
+         candle view ({reason}); use Sharing::Copy (or Auto), or np.ascontiguousarray first"
+    )]
+    LayoutNotExpressible {
+        /// Shape of the array.
+        shape: Vec<usize>,
+        /// Byte strides of the array.
+        strides: Vec<isize>,
+        /// What made it impossible.
+        reason: &'static str,
+    },
+
+    /// Share refused: foreign memory can only be adopted with the adopting allocator.
+    #[error(
+        "zero-copy import of foreign memory needs candle_numpy's adopting allocator installed \
+         as #[global_allocator] in the final binary (the Python extension does this); use \
+         Sharing::Copy (or Auto) here"
+    )]
+    SharingUnavailable,
+
+    /// The described array reaches outside the memory its owner keeps alive.
+    #[error(
+        "array of shape {shape:?} with byte strides {strides:?} reaches bytes {lo}..{hi} of a \
+         {len}-byte buffer; the description is inconsistent, fix the shape, strides or offset"
+    )]
+    OutOfBounds {
+        /// Shape.
+        shape: Vec<usize>,
+        /// Byte strides.
+        strides: Vec<isize>,
+        /// Lowest byte offset touched (relative to the buffer start; may be negative).
+        lo: isize,
+        /// One past the highest byte offset touched.
+        hi: isize,
+        /// Buffer length.
+        len: usize,
+    },
+
+    /// A shape and strides (or data length) that do not agree.
+    #[error("shape mismatch in {operation}: {detail}")]
+    ShapeMismatch {
+        /// What was attempted.
+        operation: &'static str,
+        /// The numbers that disagree, and what to do.
+        detail: String,
+    },
+
+    /// A value does not fit the target dtype (`uint64` above `i64::MAX`).
+    #[error(
+        "{dtype} value {value} at flat index {index} does not fit {target}; convert with \
+         dtype=F64 (exact up to 2^53) or reduce the values first"
+    )]
+    ValueOutOfRange {
+        /// Source dtype name.
+        dtype: &'static str,
+        /// The offending value, printed.
+        value: String,
+        /// Flat (C-order) index of the first offending element.
+        index: usize,
+        /// Target candle dtype.
+        target: &'static str,
+    },
+
+    /// The tensor's dtype differs from the element type the caller asked for.
+    #[error("{operation}: tensor has dtype {actual:?} but {expected:?} was requested; use tensor.to_dtype first")]
+    DTypeMismatch {
+        /// What was attempted.
+        operation: &'static str,
+        /// dtype of the tensor.
+        actual: candle_core::DType,
+        /// dtype asked for.
+        expected: candle_core::DType,
+    },
+
+    /// The operation needs the tensor on the CPU.
+    #[error(
+        "{operation} needs a CPU tensor, this one is on {device}; call tensor.to_device(&Device::Cpu) first"
+    )]
+    NotOnCpu {
+        /// What was attempted.
+        operation: &'static str,
+        /// Where the tensor lives.
+        device: String,
+    },
+
+    /// A device string that does not parse.
+    #[error("unknown device {spec:?}: expected \"cpu\", \"cuda\" or \"cuda:N\"")]
+    DeviceSpec {
+        /// What the user wrote.
+        spec: String,
+    },
+
+    /// CUDA was requested but the crate was built without it.
+    #[error(
+        "device {spec} requested but candle-numpy was built without CUDA; rebuild with \
+         `--features cuda` on a machine with the CUDA toolkit, or use \"cpu\""
+    )]
+    CudaNotCompiled {
+        /// The requested device.
+        spec: String,
+    },
+
+    /// A malformed `.npy` / `.npz` file.
+    #[error("malformed .npy data{}: {reason}", source_name.as_ref().map(|p| format!(" in {}", p.display())).unwrap_or_default())]
+    NpyFormat {
+        /// File (or archive member) when known.
+        source_name: Option<PathBuf>,
+        /// What is wrong, with the offending bytes or text.
+        reason: String,
+    },
+
+    /// An I/O failure, with the file it concerns.
+    #[error("{operation} {}: {source}", path.display())]
+    Io {
+        /// What was attempted ("open", "read", "write", "map").
+        operation: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// A `.npz` (zip) container problem.
+    #[error("npz archive {}: {source}", path.display())]
+    Zip {
+        /// The archive.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: zip::result::ZipError,
+    },
+
+    /// An error raised by candle itself.
+    #[error(transparent)]
+    Candle(#[from] candle_core::Error),
+}
+
+impl Error {
+    pub(crate) fn npy(reason: impl Into<String>) -> Self {
+        Error::NpyFormat { source_name: None, reason: reason.into() }
+    }
+
+    /// Attach a file name to `.npy` format errors that lack one.
+    pub(crate) fn in_file(self, path: &std::path::Path) -> Self {
+        match self {
+            Error::NpyFormat { source_name: None, reason } => {
+                Error::NpyFormat { source_name: Some(path.to_path_buf()), reason }
+            }
+            other => other,
+        }
+    }
+}
