@@ -171,11 +171,9 @@ impl ArrayRef {
                 ),
             });
         }
-        shape.iter().try_fold(1usize, |acc, &n| acc.checked_mul(n)).ok_or_else(|| {
-            Error::ShapeMismatch {
-                operation: "describe an array",
-                detail: format!("shape {shape:?} has more elements than fit in memory"),
-            }
+        shape.iter().try_fold(1usize, |acc, &n| acc.checked_mul(n)).ok_or_else(|| Error::ShapeMismatch {
+            operation: "describe an array",
+            detail: format!("shape {shape:?} has more elements than fit in memory"),
         })?;
         let byte_order = if dtype.has_byte_order() { byte_order } else { ByteOrder::NATIVE };
         let a = ArrayRef { data, dtype, byte_order, shape, strides, readonly, buffer, owner };
@@ -195,10 +193,8 @@ impl ArrayRef {
             hi: isize::MAX,
             len: self.buffer.len,
         };
-        let (lo, hi) = (
-            base.checked_add(lo).ok_or_else(overflow)?,
-            base.checked_add(hi).ok_or_else(overflow)?,
-        );
+        let (lo, hi) =
+            (base.checked_add(lo).ok_or_else(overflow)?, base.checked_add(hi).ok_or_else(overflow)?);
         if lo < 0 || hi as usize > self.buffer.len {
             return Err(Error::OutOfBounds {
                 shape: self.shape.clone(),
@@ -409,7 +405,9 @@ impl ArrayRef {
     /// A view with its axes permuted (`np.transpose(a, axes)`).
     pub fn permuted(&self, axes: &[usize]) -> Result<ArrayRef> {
         let mut seen = vec![false; self.ndim()];
-        if axes.len() != self.ndim() || axes.iter().any(|&a| a >= self.ndim() || std::mem::replace(&mut seen[a], true)) {
+        if axes.len() != self.ndim()
+            || axes.iter().any(|&a| a >= self.ndim() || std::mem::replace(&mut seen[a], true))
+        {
             return Err(Error::ShapeMismatch {
                 operation: "permute",
                 detail: format!("axes {axes:?} are not a permutation of 0..{}", self.ndim()),
@@ -433,7 +431,9 @@ impl ArrayRef {
         if step == 0 || (len > 0 && (start >= n || last < 0 || last >= n as isize)) {
             return Err(Error::ShapeMismatch {
                 operation: "slice",
-                detail: format!("start {start}, len {len}, step {step} out of range for axis {axis} of length {n}"),
+                detail: format!(
+                    "start {start}, len {len}, step {step} out of range for axis {axis} of length {n}"
+                ),
             });
         }
         let mut t = self.clone();
@@ -545,8 +545,7 @@ mod tests {
         let bytes = vec![0u8; 64];
         let base = bytes.as_ptr() as usize;
         let offset = (0..8).find(|o| (base + o) % 4 == 1).unwrap();
-        let a = ArrayRef::from_bytes(bytes, offset, NpDType::Float32, ByteOrder::NATIVE, &[4], &[4])
-            .unwrap();
+        let a = ArrayRef::from_bytes(bytes, offset, NpDType::Float32, ByteOrder::NATIVE, &[4], &[4]).unwrap();
         assert!(!a.is_aligned());
     }
 
@@ -559,8 +558,8 @@ mod tests {
         let err = ArrayRef::from_bytes(bytes.clone(), 0, NpDType::Float32, ByteOrder::NATIVE, &[2], &[-4])
             .unwrap_err();
         assert!(matches!(err, Error::OutOfBounds { lo: -4, .. }), "{err}");
-        let err = ArrayRef::from_bytes(bytes, 0, NpDType::Float32, ByteOrder::NATIVE, &[2, 2], &[4])
-            .unwrap_err();
+        let err =
+            ArrayRef::from_bytes(bytes, 0, NpDType::Float32, ByteOrder::NATIVE, &[2, 2], &[4]).unwrap_err();
         assert!(err.to_string().contains("2 axes"), "{err}");
         assert!(ArrayRef::from_vec(vec![1u8, 2, 3], &[2, 2]).is_err());
     }
@@ -568,8 +567,8 @@ mod tests {
     #[test]
     fn zero_strides_and_permutes() {
         let bytes = vec![0u8; 8];
-        let a = ArrayRef::from_bytes(bytes, 0, NpDType::Float64, ByteOrder::NATIVE, &[3, 4], &[0, 0])
-            .unwrap();
+        let a =
+            ArrayRef::from_bytes(bytes, 0, NpDType::Float64, ByteOrder::NATIVE, &[3, 4], &[0, 0]).unwrap();
         assert!(a.has_zero_stride());
         let b = arr(&[2, 3, 4]).permuted(&[2, 0, 1]).unwrap();
         assert_eq!(b.shape(), &[4, 2, 3]);

@@ -103,12 +103,12 @@ macro_rules! cast_prim_to_narrow {
 }
 // Narrow floats to anything: through f32, which holds them exactly.
 macro_rules! cast_narrow {
-    ($($s:ty),*) => {$(
+    ($s:ty => $($d:ty),*) => {
         cast_narrow!(@prim $s => u8, u32, i16, i32, i64, f32, f64);
-        impl CastTo<f16> for $s { #[inline(always)] fn cast(self) -> f16 { f16::from_f32(self.to_f32()) } }
-        impl CastTo<bf16> for $s { #[inline(always)] fn cast(self) -> bf16 { bf16::from_f32(self.to_f32()) } }
-        impl CastTo<F8E4M3> for $s { #[inline(always)] fn cast(self) -> F8E4M3 { F8E4M3::from_f32(self.to_f32()) } }
-    )*};
+        $(impl CastTo<$d> for $s { #[inline(always)] fn cast(self) -> $d { <$d>::from_f32(self.to_f32()) } })*
+        // the identity keeps every bit (NaN payloads included)
+        impl CastTo<$s> for $s { #[inline(always)] fn cast(self) -> $s { self } }
+    };
     (@prim $s:ty => $($d:ty),*) => {$(
         impl CastTo<$d> for $s { #[inline(always)] fn cast(self) -> $d { self.to_f32() as $d } }
     )*};
@@ -152,7 +152,9 @@ impl CastTo<F8E4M3> for f32 {
         F8E4M3::from_f32(self)
     }
 }
-cast_narrow!(f16, bf16, F8E4M3);
+cast_narrow!(f16 => bf16, F8E4M3);
+cast_narrow!(bf16 => f16, F8E4M3);
+cast_narrow!(F8E4M3 => f16, bf16);
 cast_bool!(u8, u32, i16, i32, i64, f32, f64, f16, bf16, F8E4M3);
 
 /// The walk of an array in C order, with mergeable axes merged and size-1 axes dropped.
@@ -344,9 +346,7 @@ fn memcpy_into<D: Send>(src: *const u8, out: &mut [MaybeUninit<D>], threads: boo
         let src = src;
         // SAFETY: the source holds `bytes` contiguous readable bytes (a C-contiguous array
         // checked by the caller) and `part` is a disjoint slice of fresh memory.
-        unsafe {
-            std::ptr::copy_nonoverlapping(src.get().add(offset), part.as_mut_ptr().cast(), part.len())
-        }
+        unsafe { std::ptr::copy_nonoverlapping(src.get().add(offset), part.as_mut_ptr().cast(), part.len()) }
     };
     if !threads || bytes < PARALLEL_THRESHOLD {
         copy(0, dst);
@@ -406,20 +406,62 @@ fn find_first<S: Elem>(src: &ArrayRef, bad: impl Fn(S) -> bool) -> Option<(usize
 macro_rules! with_source {
     ($np:expr, $S:ident => $body:expr) => {
         match $np {
-            NpDType::Bool => { type $S = NpBool; $body }
-            NpDType::Int8 => { type $S = i8; $body }
-            NpDType::Int16 => { type $S = i16; $body }
-            NpDType::Int32 => { type $S = i32; $body }
-            NpDType::Int64 => { type $S = i64; $body }
-            NpDType::UInt8 => { type $S = u8; $body }
-            NpDType::UInt16 => { type $S = u16; $body }
-            NpDType::UInt32 => { type $S = u32; $body }
-            NpDType::UInt64 => { type $S = u64; $body }
-            NpDType::Float16 => { type $S = f16; $body }
-            NpDType::Float32 => { type $S = f32; $body }
-            NpDType::Float64 => { type $S = f64; $body }
-            NpDType::BFloat16 => { type $S = bf16; $body }
-            NpDType::Float8E4M3FN => { type $S = F8E4M3; $body }
+            NpDType::Bool => {
+                type $S = NpBool;
+                $body
+            }
+            NpDType::Int8 => {
+                type $S = i8;
+                $body
+            }
+            NpDType::Int16 => {
+                type $S = i16;
+                $body
+            }
+            NpDType::Int32 => {
+                type $S = i32;
+                $body
+            }
+            NpDType::Int64 => {
+                type $S = i64;
+                $body
+            }
+            NpDType::UInt8 => {
+                type $S = u8;
+                $body
+            }
+            NpDType::UInt16 => {
+                type $S = u16;
+                $body
+            }
+            NpDType::UInt32 => {
+                type $S = u32;
+                $body
+            }
+            NpDType::UInt64 => {
+                type $S = u64;
+                $body
+            }
+            NpDType::Float16 => {
+                type $S = f16;
+                $body
+            }
+            NpDType::Float32 => {
+                type $S = f32;
+                $body
+            }
+            NpDType::Float64 => {
+                type $S = f64;
+                $body
+            }
+            NpDType::BFloat16 => {
+                type $S = bf16;
+                $body
+            }
+            NpDType::Float8E4M3FN => {
+                type $S = F8E4M3;
+                $body
+            }
         }
     };
 }
@@ -474,6 +516,15 @@ pub fn copy_to_storage_with(src: &ArrayRef, target: Option<DType>, threads: bool
 /// benchmarks to compare with `memcpy` into the same warm buffer, and by callers that reuse
 /// buffers.
 pub fn copy_into_slice<T: crate::array::Element + CastTo<T>>(src: &ArrayRef, out: &mut [T]) -> Result<()> {
+    copy_into_slice_with(src, out, true)
+}
+
+/// As [`copy_into_slice`], choosing whether large copies may use several threads.
+pub fn copy_into_slice_with<T: crate::array::Element + CastTo<T>>(
+    src: &ArrayRef,
+    out: &mut [T],
+    threads: bool,
+) -> Result<()> {
     if src.dtype() != T::DTYPE {
         return Err(Error::ShapeMismatch {
             operation: "copy_into_slice",
@@ -490,7 +541,7 @@ pub fn copy_into_slice<T: crate::array::Element + CastTo<T>>(src: &ArrayRef, out
     // sound, and copy_into writes only valid T values.
     let out: &mut [MaybeUninit<T>] =
         unsafe { std::slice::from_raw_parts_mut(out.as_mut_ptr().cast(), out.len()) };
-    copy_into::<T, T>(src, out, true);
+    copy_into::<T, T>(src, out, threads);
     Ok(())
 }
 
@@ -610,6 +661,11 @@ mod tests {
         assert_eq!(<f32 as CastTo<f16>>::cast(1.0 / 3.0), f16::from_f32(1.0 / 3.0));
         assert_eq!(<f32 as CastTo<bf16>>::cast(1.0 / 3.0), bf16::from_f32(1.0 / 3.0));
         assert_eq!(<f16 as CastTo<f64>>::cast(f16::from_f32(0.5)), 0.5);
+        // identity keeps signalling NaN payloads bit for bit
+        let snan = f16::from_bits(0x7C17);
+        assert_eq!(<f16 as CastTo<f16>>::cast(snan).to_bits(), 0x7C17);
+        assert_eq!(<bf16 as CastTo<bf16>>::cast(bf16::from_bits(0x7F81)).to_bits(), 0x7F81);
+        assert_eq!(<f32 as CastTo<f32>>::cast(f32::from_bits(0x7F800001)).to_bits(), 0x7F800001);
         assert_eq!(<NpBool as CastTo<f32>>::cast(NpBool(7)), 1.0);
         assert_eq!(<NpBool as CastTo<u8>>::cast(NpBool(0)), 0);
         assert_eq!(<i16 as CastTo<F8E4M3>>::cast(2).to_f32(), 2.0);
@@ -620,7 +676,11 @@ mod tests {
     #[test]
     fn byte_swapping() {
         let v: Vec<u32> = vec![0x01020304, 0xA0B0C0D0];
-        let a = ArrayRef::from_vec(v, &[2]).unwrap().with_byte_order(if cfg!(target_endian = "little") { ByteOrder::Big } else { ByteOrder::Little });
+        let a = ArrayRef::from_vec(v, &[2]).unwrap().with_byte_order(if cfg!(target_endian = "little") {
+            ByteOrder::Big
+        } else {
+            ByteOrder::Little
+        });
         match copy_to_storage(&a, None).unwrap() {
             CpuStorage::U32(v) => assert_eq!(v, vec![0x04030201, 0xD0C0B0A0]),
             _ => unreachable!(),

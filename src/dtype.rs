@@ -187,16 +187,14 @@ impl NpDType {
 
     /// The NumPy twin of a candle dtype (every candle dtype this crate handles has one).
     pub fn from_candle(dtype: DType) -> Result<NpDType> {
-        TABLE
-            .iter()
-            .find(|r| r.mapping == Mapping::Exact(dtype))
-            .map(|r| r.dtype)
-            .ok_or_else(|| Error::UnsupportedDType {
+        TABLE.iter().find(|r| r.mapping == Mapping::Exact(dtype)).map(|r| r.dtype).ok_or_else(|| {
+            Error::UnsupportedDType {
                 dtype: format!("{dtype:?}"),
                 reason: "this candle dtype (a packed sub-byte float) has no NumPy twin; \
                          convert with tensor.to_dtype(DType::F32) first",
                 supported: "U8, U32, I16, I32, I64, BF16, F16, F32, F64, F8E4M3",
-            })
+            }
+        })
     }
 
     /// Look a dtype up by NumPy name (`"float32"`), type code (`"f"`) or type string without
@@ -233,11 +231,8 @@ impl NpDType {
     /// byte order of its data. Refused dtypes (complex, object, strings, datetimes, ...) give
     /// [`Error::UnsupportedDType`] naming them.
     pub fn from_typestr(s: &str) -> Result<(NpDType, ByteOrder)> {
-        let unsupported = |reason| Error::UnsupportedDType {
-            dtype: s.to_string(),
-            reason,
-            supported: SUPPORTED,
-        };
+        let unsupported =
+            |reason| Error::UnsupportedDType { dtype: s.to_string(), reason, supported: SUPPORTED };
         if let Some(d) = TABLE.iter().find(|r| r.kind == 'V' && r.name == s) {
             return Ok((d.dtype, ByteOrder::NATIVE));
         }

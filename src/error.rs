@@ -204,7 +204,9 @@ pub enum Error {
     },
 
     /// The tensor's dtype differs from the element type the caller asked for.
-    #[error("{operation}: tensor has dtype {actual:?} but {expected:?} was requested; use tensor.to_dtype first")]
+    #[error(
+        "{operation}: tensor has dtype {actual:?} but {expected:?} was requested; use tensor.to_dtype first"
+    )]
     DTypeMismatch {
         /// What was attempted.
         operation: &'static str,

@@ -65,7 +65,10 @@ pub(crate) fn storage_ptr(t: &Tensor) -> Result<(*const u8, usize)> {
     let (storage, _) = t.storage_and_layout();
     match &*storage {
         Storage::Cpu(cpu) => Ok(cpu_bytes(cpu)),
-        _ => Err(Error::NotOnCpu { operation: "viewing tensor memory", device: crate::device::device_name(t.device()) }),
+        _ => Err(Error::NotOnCpu {
+            operation: "viewing tensor memory",
+            device: crate::device::device_name(t.device()),
+        }),
     }
 }
 
@@ -142,10 +145,9 @@ impl ArrayRef {
         let strides: Vec<isize> = layout.stride().iter().map(|&s| (s * isz) as isize).collect();
         let base = dense_base(t)?;
         let buffer = match &base {
-            Some(b) => Buffer {
-                ptr: ptr.wrapping_add(b.layout().start_offset() * isz),
-                len: b.elem_count() * isz,
-            },
+            Some(b) => {
+                Buffer { ptr: ptr.wrapping_add(b.layout().start_offset() * isz), len: b.elem_count() * isz }
+            }
             None => Buffer { ptr, len },
         };
         let readonly = t.dims().iter().zip(t.stride()).any(|(&n, &s)| n > 1 && s == 0);
@@ -154,7 +156,16 @@ impl ArrayRef {
         // reallocates and which the owner keeps alive; the layout is candle's own, so every
         // element lies inside it (checked again by from_raw_parts).
         unsafe {
-            ArrayRef::from_raw_parts(data, dtype, ByteOrder::NATIVE, t.dims().to_vec(), strides, readonly, buffer, owner)
+            ArrayRef::from_raw_parts(
+                data,
+                dtype,
+                ByteOrder::NATIVE,
+                t.dims().to_vec(),
+                strides,
+                readonly,
+                buffer,
+                owner,
+            )
         }
     }
 }
@@ -179,7 +190,10 @@ pub struct Borrowed<'a> {
 pub fn borrow(t: &Tensor) -> Result<Borrowed<'_>> {
     let (guard, layout) = t.storage_and_layout();
     if !matches!(&*guard, Storage::Cpu(_)) {
-        return Err(Error::NotOnCpu { operation: "borrowing as an ndarray view", device: crate::device::device_name(t.device()) });
+        return Err(Error::NotOnCpu {
+            operation: "borrowing as an ndarray view",
+            device: crate::device::device_name(t.device()),
+        });
     }
     Ok(Borrowed { guard, layout })
 }
@@ -196,10 +210,8 @@ impl Borrowed<'_> {
         })?;
         let l = self.layout;
         let shape = IxDyn(l.dims()).strides(IxDyn(l.stride()));
-        ArrayViewD::from_shape(shape, &all[l.start_offset()..]).map_err(|e| Error::ShapeMismatch {
-            operation: "ndarray view",
-            detail: e.to_string(),
-        })
+        ArrayViewD::from_shape(shape, &all[l.start_offset()..])
+            .map_err(|e| Error::ShapeMismatch { operation: "ndarray view", detail: e.to_string() })
     }
 }
 
@@ -221,8 +233,9 @@ pub fn to_ndarray<T: WithDType>(t: &Tensor) -> Result<ArrayD<T>> {
 /// Move an owned `ndarray` array into a CPU tensor without copying its elements.
 ///
 /// Standard (C) layout and Fortran layout both move; sliced arrays become a view of the moved
-/// buffer. Only arrays with negative strides (after `invert_axis`) are copied, since candle
-/// strides are unsigned.
+/// buffer. Arrays candle cannot view are gathered into a copy instead: negative strides (after
+/// `invert_axis`; candle strides are unsigned) and steps that do not nest (e.g. every other
+/// column of rows of odd length).
 ///
 /// ```
 /// use ndarray::{array, ShapeBuilder};
@@ -246,24 +259,38 @@ where
     if vec.is_empty() || shape.contains(&0) {
         return Ok(Tensor::from_vec(Vec::<T>::new(), shape, &candle_core::Device::Cpu)?);
     }
-    if strides.iter().zip(&shape).any(|(&s, &n)| s < 0 && n > 1) {
-        let isz = std::mem::size_of::<T>();
-        let len = vec.len();
-        let buffer = Buffer { ptr: vec.as_ptr().cast(), len: len * isz };
-        let data = buffer.ptr.wrapping_add(offset * isz);
-        let byte_strides = strides.iter().map(|&s| s * isz as isize).collect();
-        // SAFETY: the Vec is moved into the owner, so its heap block stays alive and
-        // unchanged; ndarray guarantees the layout lies within it (re-checked here).
-        let a = unsafe {
-            ArrayRef::from_raw_parts(data, <T as Element>::DTYPE, ByteOrder::NATIVE, shape, byte_strides, false, buffer, Arc::new(vec))?
-        };
-        return crate::convert::to_tensor(&a, crate::Sharing::Copy, &crate::Options::default());
-    }
     let len = vec.len();
-    let elem_strides: Vec<usize> = strides.iter().zip(&shape).map(|(&s, &n)| if n > 1 { s as usize } else { 0 }).collect();
-    let plan = ViewPlan::new(&shape, &elem_strides, offset, len)?;
-    let base = Tensor::from_vec(vec, len, &candle_core::Device::Cpu)?;
-    plan.apply(&base)
+    let elem_strides: Vec<usize> =
+        strides.iter().zip(&shape).map(|(&s, &n)| if n > 1 { s.max(0) as usize } else { 0 }).collect();
+    let negative = strides.iter().zip(&shape).any(|(&s, &n)| s < 0 && n > 1);
+    match ViewPlan::new(&shape, &elem_strides, offset, len) {
+        Ok(plan) if !negative => {
+            let base = Tensor::from_vec(vec, len, &candle_core::Device::Cpu)?;
+            plan.apply(&base)
+        }
+        // negative or non-nesting strides: candle cannot view them, so gather a copy
+        _ => {
+            let isz = std::mem::size_of::<T>();
+            let buffer = Buffer { ptr: vec.as_ptr().cast(), len: len * isz };
+            let data = buffer.ptr.wrapping_add(offset * isz);
+            let byte_strides = strides.iter().map(|&s| s * isz as isize).collect();
+            // SAFETY: the Vec is moved into the owner, so its heap block stays alive and
+            // unchanged; ndarray guarantees the layout lies within it (re-checked here).
+            let a = unsafe {
+                ArrayRef::from_raw_parts(
+                    data,
+                    <T as Element>::DTYPE,
+                    ByteOrder::NATIVE,
+                    shape,
+                    byte_strides,
+                    false,
+                    buffer,
+                    Arc::new(vec),
+                )?
+            };
+            crate::convert::to_tensor(&a, crate::Sharing::Copy, &crate::Options::default())
+        }
+    }
 }
 
 /// Start address and byte length of the storage block a CPU tensor lives in.

@@ -41,7 +41,7 @@
 //!
 //! ## Modules
 //! - [`dtype`]: the NumPy <-> candle dtype table, used by every path.
-//! - [`array`]: [`ArrayRef`] and layout predicates.
+//! - [`array`](mod@array): [`ArrayRef`] and layout predicates.
 //! - [`convert`]: [`Sharing`], [`Options`], [`to_tensor`].
 //! - [`share`]: when sharing is possible and how a layout becomes a candle view.
 //! - [`copy`]: strided, casting, byte-swapping copy kernels (parallel for large inputs).
@@ -68,6 +68,13 @@ pub use export::{from_ndarray, shares_memory, to_ndarray};
 
 /// The names most programs need.
 pub mod prelude {
-    pub use crate::{from_ndarray, shares_memory, to_ndarray, to_tensor, ArrayRef, NpDType, Options, Sharing};
+    pub use crate::{
+        from_ndarray, shares_memory, to_ndarray, to_tensor, ArrayRef, NpDType, Options, Sharing,
+    };
     pub use candle_core::{DType, Device, Tensor};
 }
+
+/// The README's Rust snippets, compiled and run as doctests so they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -128,7 +128,11 @@ pub fn read_header<R: Read>(r: &mut R) -> Result<(Header, usize)> {
             read_full(r, &mut b, "the header length")?;
             u32::from_le_bytes(b) as usize
         }
-        _ => return Err(Error::npy(format!("unsupported format version {major}.{minor} (1.0, 2.0 and 3.0 are known)"))),
+        _ => {
+            return Err(Error::npy(format!(
+                "unsupported format version {major}.{minor} (1.0, 2.0 and 3.0 are known)"
+            )))
+        }
     };
     const MAX_HEADER: usize = 1 << 20;
     if header_len > MAX_HEADER {
@@ -295,7 +299,11 @@ fn parse_dict(text: &str) -> Result<Header> {
             Lit::Str(k) if k == "descr" => descr = Some(v),
             Lit::Str(k) if k == "fortran_order" => fortran = Some(v),
             Lit::Str(k) if k == "shape" => shape = Some(v),
-            other => return Err(Error::npy(format!("unexpected key {other:?} in header (expected descr, fortran_order, shape)"))),
+            other => {
+                return Err(Error::npy(format!(
+                    "unexpected key {other:?} in header (expected descr, fortran_order, shape)"
+                )))
+            }
         }
     }
     let missing = |k: &str| Error::npy(format!("header has no '{k}' key: {:?}", text.trim_end()));
@@ -338,7 +346,9 @@ pub fn read_array<R: Read>(r: &mut R) -> Result<ArrayRef> {
     let (h, offset) = read_header(r)?;
     let bytes = read_data(r, h.data_len())?;
     ArrayRef::from_bytes(bytes, 0, h.dtype, h.byte_order, &h.shape, &h.strides()).map_err(|e| match e {
-        Error::OutOfBounds { .. } => Error::npy(format!("data at offset {offset} does not match shape {:?}", h.shape)),
+        Error::OutOfBounds { .. } => {
+            Error::npy(format!("data at offset {offset} does not match shape {:?}", h.shape))
+        }
         other => other,
     })
 }
@@ -347,9 +357,12 @@ pub fn read_array<R: Read>(r: &mut R) -> Result<ArrayRef> {
 fn read_data<R: Read>(r: &mut R, len: usize) -> Result<Vec<u8>> {
     // read in bounded steps so a lying header cannot make us allocate its claim up front
     let mut bytes = Vec::with_capacity(len.min(1 << 26));
-    let got = r.take(len as u64).read_to_end(&mut bytes).map_err(|e| Error::npy(format!("reading data: {e}")))?;
+    let got =
+        r.take(len as u64).read_to_end(&mut bytes).map_err(|e| Error::npy(format!("reading data: {e}")))?;
     if got < len {
-        return Err(Error::npy(format!("truncated: the header promises {len} bytes of data, the file has {got}")));
+        return Err(Error::npy(format!(
+            "truncated: the header promises {len} bytes of data, the file has {got}"
+        )));
     }
     check_no_trailing(r, len)?;
     Ok(bytes)
@@ -359,9 +372,9 @@ fn check_no_trailing<R: Read>(r: &mut R, len: usize) -> Result<()> {
     let mut extra = [0u8; 1];
     match r.read(&mut extra) {
         Ok(0) => Ok(()),
-        Ok(_) => Err(Error::npy(format!(
-            "size mismatch: more data follows the {len} bytes the shape describes"
-        ))),
+        Ok(_) => {
+            Err(Error::npy(format!("size mismatch: more data follows the {len} bytes the shape describes")))
+        }
         Err(e) => Err(Error::npy(format!("reading data: {e}"))),
     }
 }
@@ -374,7 +387,11 @@ fn check_no_trailing<R: Read>(r: &mut R, len: usize) -> Result<()> {
 pub fn read<R: Read>(r: &mut R, opts: &Options) -> Result<Tensor> {
     let (h, _) = read_header(r)?;
     let exact = h.dtype.exact_candle();
-    if exact.is_some() && h.byte_order == ByteOrder::NATIVE && opts.dtype.is_none_or(|d| Some(d) == exact) && !h.is_empty() {
+    if exact.is_some()
+        && h.byte_order == ByteOrder::NATIVE
+        && opts.dtype.is_none_or(|d| Some(d) == exact)
+        && !h.is_empty()
+    {
         let t = read_exact_typed(r, &h)?;
         check_no_trailing(r, h.data_len())?;
         return if opts.device.is_cpu() { Ok(t) } else { Ok(t.to_device(&opts.device)?) };
@@ -390,7 +407,9 @@ fn read_exact_typed<R: Read>(r: &mut R, h: &Header) -> Result<Tensor> {
         let mut v: Vec<T> = zeroed_vec(n);
         // SAFETY: T is a plain-bits number type (every byte pattern valid, no padding), so its
         // initialised elements may be viewed and overwritten as bytes.
-        let bytes = unsafe { std::slice::from_raw_parts_mut(v.as_mut_ptr().cast::<u8>(), std::mem::size_of_val(v.as_slice())) };
+        let bytes = unsafe {
+            std::slice::from_raw_parts_mut(v.as_mut_ptr().cast::<u8>(), std::mem::size_of_val(v.as_slice()))
+        };
         let len = bytes.len();
         let mut got = 0;
         while got < len {
@@ -402,7 +421,9 @@ fn read_exact_typed<R: Read>(r: &mut R, h: &Header) -> Result<Tensor> {
             }
         }
         if got < len {
-            return Err(Error::npy(format!("truncated: the header promises {len} bytes of data, the file has {got}")));
+            return Err(Error::npy(format!(
+                "truncated: the header promises {len} bytes of data, the file has {got}"
+            )));
         }
         let t = if h.fortran_order {
             let rev: Vec<usize> = h.shape.iter().rev().copied().collect();
@@ -466,7 +487,8 @@ pub fn load(path: impl AsRef<Path>) -> Result<Tensor> {
 /// Load a `.npy` file with a dtype / device request.
 pub fn load_with(path: impl AsRef<Path>, opts: &Options) -> Result<Tensor> {
     let path = path.as_ref();
-    let file = File::open(path).map_err(|source| Error::Io { operation: "open", path: path.into(), source })?;
+    let file =
+        File::open(path).map_err(|source| Error::Io { operation: "open", path: path.into(), source })?;
     let mut r = std::io::BufReader::with_capacity(1 << 16, file);
     read(&mut r, opts).map_err(|e| e.in_file(path))
 }
@@ -478,11 +500,15 @@ pub fn load_with(path: impl AsRef<Path>, opts: &Options) -> Result<Tensor> {
 /// `Options::allow_readonly(true)` and the adopting allocator.
 pub fn mmap(path: impl AsRef<Path>) -> Result<ArrayRef> {
     let path = path.as_ref();
-    let file = File::open(path).map_err(|source| Error::Io { operation: "open", path: path.into(), source })?;
+    let file =
+        File::open(path).map_err(|source| Error::Io { operation: "open", path: path.into(), source })?;
     // SAFETY: the map is read-only. As with np.memmap, another process truncating the file
     // while it is mapped is outside what we can guard against (it would fault, not corrupt).
-    let map = unsafe { memmap2::Mmap::map(&file) }
-        .map_err(|source| Error::Io { operation: "map", path: path.into(), source })?;
+    let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|source| Error::Io {
+        operation: "map",
+        path: path.into(),
+        source,
+    })?;
     let (h, offset) = parse_header(&map).map_err(|e| e.in_file(path))?;
     let need = offset + h.data_len();
     if map.len() != need {
@@ -499,7 +525,16 @@ pub fn mmap(path: impl AsRef<Path>) -> Result<ArrayRef> {
     // SAFETY: the buffer lies inside the read-only map, which the owner (the Arc'd map) keeps
     // alive; the array is marked read-only; bounds are checked again by from_raw_parts.
     unsafe {
-        ArrayRef::from_raw_parts(buffer.ptr, h.dtype, h.byte_order, h.shape, strides, true, buffer, Arc::new(map))
+        ArrayRef::from_raw_parts(
+            buffer.ptr,
+            h.dtype,
+            h.byte_order,
+            h.shape,
+            strides,
+            true,
+            buffer,
+            Arc::new(map),
+        )
     }
 }
 
@@ -549,7 +584,8 @@ pub fn save_with(path: impl AsRef<Path>, t: &Tensor, opts: &WriteOptions) -> Res
 /// Save any array of the table (e.g. `int8`, `bool`, big-endian data) as `.npy`.
 pub fn save_array(path: impl AsRef<Path>, a: &ArrayRef, opts: &WriteOptions) -> Result<()> {
     let path = path.as_ref();
-    let file = File::create(path).map_err(|source| Error::Io { operation: "create", path: path.into(), source })?;
+    let file =
+        File::create(path).map_err(|source| Error::Io { operation: "create", path: path.into(), source })?;
     let mut w = BufWriter::with_capacity(1 << 20, file);
     write_array(&mut w, a, opts).map_err(|e| e.in_file(path))?;
     w.flush().map_err(|source| Error::Io { operation: "write", path: path.into(), source })
@@ -565,7 +601,8 @@ pub fn load_npz(path: impl AsRef<Path>) -> Result<Vec<(String, Tensor)>> {
 pub fn load_npz_with(path: impl AsRef<Path>, opts: &Options) -> Result<Vec<(String, Tensor)>> {
     let path = path.as_ref();
     let zip_err = |source| Error::Zip { path: path.into(), source };
-    let file = File::open(path).map_err(|source| Error::Io { operation: "open", path: path.into(), source })?;
+    let file =
+        File::open(path).map_err(|source| Error::Io { operation: "open", path: path.into(), source })?;
     let mut archive = zip::ZipArchive::new(std::io::BufReader::new(file)).map_err(zip_err)?;
     let mut out = Vec::with_capacity(archive.len());
     for i in 0..archive.len() {
@@ -579,10 +616,15 @@ pub fn load_npz_with(path: impl AsRef<Path>, opts: &Options) -> Result<Vec<(Stri
 }
 
 /// Save named tensors as a `.npz` archive (`np.savez`; `compress` gives `np.savez_compressed`).
-pub fn save_npz<S: AsRef<str>>(path: impl AsRef<Path>, tensors: &[(S, &Tensor)], compress: bool) -> Result<()> {
+pub fn save_npz<S: AsRef<str>>(
+    path: impl AsRef<Path>,
+    tensors: &[(S, &Tensor)],
+    compress: bool,
+) -> Result<()> {
     let path = path.as_ref();
     let zip_err = |source| Error::Zip { path: path.into(), source };
-    let file = File::create(path).map_err(|source| Error::Io { operation: "create", path: path.into(), source })?;
+    let file =
+        File::create(path).map_err(|source| Error::Io { operation: "create", path: path.into(), source })?;
     let mut zw = zip::ZipWriter::new(BufWriter::with_capacity(1 << 20, file));
     for (name, t) in tensors {
         let t = if t.device().is_cpu() { (*t).clone() } else { t.to_device(&Device::Cpu)? };
@@ -605,8 +647,11 @@ mod tests {
 
     #[test]
     fn header_round_trip_and_alignment() {
-        for (shape, fortran) in [(vec![], false), (vec![3], false), (vec![2, 3, 4], true), (vec![0, 5], false)] {
-            let h = Header { dtype: NpDType::Float32, byte_order: ByteOrder::Big, fortran_order: fortran, shape };
+        for (shape, fortran) in
+            [(vec![], false), (vec![3], false), (vec![2, 3, 4], true), (vec![0, 5], false)]
+        {
+            let h =
+                Header { dtype: NpDType::Float32, byte_order: ByteOrder::Big, fortran_order: fortran, shape };
             let bytes = h.to_bytes();
             assert_eq!(bytes.len() % 64, 0);
             assert_eq!(*bytes.last().unwrap(), b'\n');
@@ -618,16 +663,19 @@ mod tests {
 
     #[test]
     fn numpy_written_headers_parse() {
-        let (h, _) = parse_header(&raw("{'descr': '<i8', 'fortran_order': False, 'shape': (2, 3), }")).unwrap();
+        let (h, _) =
+            parse_header(&raw("{'descr': '<i8', 'fortran_order': False, 'shape': (2, 3), }")).unwrap();
         assert_eq!(h.shape, vec![2, 3]);
         assert_eq!(h.dtype, NpDType::Int64);
         let (h, _) = parse_header(&raw("{'descr': '|b1', 'fortran_order': True, 'shape': (5,)}")).unwrap();
         assert!(h.fortran_order && h.shape == vec![5] && h.dtype == NpDType::Bool);
-        let (h, _) = parse_header(&raw("{\"shape\": (), \"descr\": \">f8\", \"fortran_order\": False}")).unwrap();
+        let (h, _) =
+            parse_header(&raw("{\"shape\": (), \"descr\": \">f8\", \"fortran_order\": False}")).unwrap();
         assert_eq!(h.byte_order, ByteOrder::Big);
         assert!(h.shape.is_empty());
         // Python 2 longs
-        let (h, _) = parse_header(&raw("{'descr': '<f4', 'fortran_order': False, 'shape': (3L, 4L), }")).unwrap();
+        let (h, _) =
+            parse_header(&raw("{'descr': '<f4', 'fortran_order': False, 'shape': (3L, 4L), }")).unwrap();
         assert_eq!(h.shape, vec![3, 4]);
     }
 
@@ -664,7 +712,8 @@ mod tests {
             assert!(matches!(err, Error::NpyFormat { .. }), "{dict}: {err:?}");
             assert!(err.to_string().contains(needle), "{dict}: {err}");
         }
-        let err = parse_header(&raw("{'descr': [('x', '<f4')], 'fortran_order': False, 'shape': (2,)}")).unwrap_err();
+        let err = parse_header(&raw("{'descr': [('x', '<f4')], 'fortran_order': False, 'shape': (2,)}"))
+            .unwrap_err();
         assert!(err.to_string().contains("structured"), "{err}");
         let err = parse_header(&raw("{'descr': '<c16', 'fortran_order': False, 'shape': (2,)}")).unwrap_err();
         assert!(matches!(err, Error::UnsupportedDType { .. }), "{err}");

@@ -158,7 +158,11 @@ pub fn share_plan(
     let exact = match np.mapping() {
         Mapping::Exact(d) => d,
         Mapping::Widen(to) | Mapping::RangeChecked(to) => {
-            return Err(Error::Widening { from: np.name(), to: candle_name(to), to_numpy: candle_numpy_name(to) })
+            return Err(Error::Widening {
+                from: np.name(),
+                to: candle_name(to),
+                to_numpy: candle_numpy_name(to),
+            })
         }
     };
     if let Some(want) = dtype {
