@@ -11,6 +11,7 @@ use std::any::Any;
 use std::fmt;
 use std::sync::Arc;
 
+use crate::adopt::Release;
 use crate::dtype::{ByteOrder, NpDType};
 use crate::error::{Error, Result};
 
@@ -58,6 +59,9 @@ pub struct ArrayRef {
     readonly: bool,
     buffer: Buffer,
     owner: Owner,
+    /// Identity of the object that really owns the memory (for the adopting allocator).
+    owner_identity: usize,
+    release: Release,
 }
 
 // SAFETY: an ArrayRef is a description plus an `Owner` that is `Send + Sync`; the raw pointers
@@ -176,7 +180,20 @@ impl ArrayRef {
             detail: format!("shape {shape:?} has more elements than fit in memory"),
         })?;
         let byte_order = if dtype.has_byte_order() { byte_order } else { ByteOrder::NATIVE };
-        let a = ArrayRef { data, dtype, byte_order, shape, strides, readonly, buffer, owner };
+        let owner_identity = Arc::as_ptr(&owner) as *const () as usize;
+        let release = Release::Drop;
+        let a = ArrayRef {
+            data,
+            dtype,
+            byte_order,
+            shape,
+            strides,
+            readonly,
+            buffer,
+            owner,
+            owner_identity,
+            release,
+        };
         a.check_bounds()?;
         Ok(a)
     }
@@ -326,6 +343,23 @@ impl ArrayRef {
     /// The keep-alive owner.
     pub fn owner(&self) -> &Owner {
         &self.owner
+    }
+    /// Identity of the object that really owns the memory: two arrays over one buffer with the
+    /// same identity may both be shared. Defaults to the address of the owner `Arc`.
+    pub fn owner_identity(&self) -> usize {
+        self.owner_identity
+    }
+    /// How the owner must be released once candle no longer uses the memory.
+    pub fn release(&self) -> Release {
+        self.release
+    }
+    /// Set the owner identity and release policy (bindings whose owner handles wrap a shared
+    /// root object, e.g. a Python array's base, use the root's address and
+    /// [`Release::Defer`]).
+    pub fn with_owner_identity(mut self, identity: usize, release: Release) -> ArrayRef {
+        self.owner_identity = identity;
+        self.release = release;
+        self
     }
     /// Byte offset of element `[0, ..., 0]` from the start of the buffer.
     pub fn offset_in_buffer(&self) -> isize {

@@ -14,8 +14,8 @@ use candle_core::{op::BackpropOp, DType, Device, Storage, Tensor};
 
 use crate::array::ArrayRef;
 use crate::copy::copy_to_storage;
-use crate::error::{Error, Result};
-use crate::share::{share, share_plan};
+use crate::error::Result;
+use crate::share::share;
 
 /// Whether a conversion may, must or must not share memory with its source.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -96,16 +96,10 @@ pub fn to_tensor(a: &ArrayRef, mode: Sharing, opts: &Options) -> Result<Tensor> 
     match mode {
         Sharing::Share => share(a, opts.dtype, &opts.device, opts.allow_readonly),
         Sharing::Copy => copy(a, opts),
-        Sharing::Auto => {
-            if share_plan(a, opts.dtype, &opts.device, opts.allow_readonly).is_ok() {
-                match share(a, opts.dtype, &opts.device, opts.allow_readonly) {
-                    Ok(t) => return Ok(t),
-                    Err(Error::SharingUnavailable) => {}
-                    Err(e) => return Err(e),
-                }
-            }
-            copy(a, opts)
-        }
+        Sharing::Auto => match share(a, opts.dtype, &opts.device, opts.allow_readonly) {
+            Err(e) if e.is_share_refusal() => copy(a, opts),
+            result => result,
+        },
     }
 }
 

@@ -275,12 +275,45 @@ pub enum Error {
         source: zip::result::ZipError,
     },
 
+    /// The adopting allocator refused a block (already shared for another owner, or full).
+    #[error("cannot share: {0}; use Sharing::Copy (or Auto)")]
+    Adoption(crate::adopt::AdoptError),
+
     /// An error raised by candle itself.
     #[error(transparent)]
     Candle(#[from] candle_core::Error),
 }
 
+impl From<crate::adopt::AdoptError> for Error {
+    fn from(e: crate::adopt::AdoptError) -> Self {
+        match e {
+            crate::adopt::AdoptError::NotInstalled => Error::SharingUnavailable,
+            other => Error::Adoption(other),
+        }
+    }
+}
+
 impl Error {
+    /// Whether this is `Sharing::Share` declining (a copy would work), as opposed to a failure
+    /// that a copy would hit too. `Sharing::Auto` copies exactly on these.
+    pub fn is_share_refusal(&self) -> bool {
+        matches!(
+            self,
+            Error::NegativeStride { .. }
+                | Error::StrideNotMultiple { .. }
+                | Error::Misaligned { .. }
+                | Error::ByteOrder { .. }
+                | Error::Widening { .. }
+                | Error::ShareCast { .. }
+                | Error::EmptyShare { .. }
+                | Error::NonCpuShare { .. }
+                | Error::ReadOnly { .. }
+                | Error::LayoutNotExpressible { .. }
+                | Error::SharingUnavailable
+                | Error::Adoption(_)
+        )
+    }
+
     pub(crate) fn npy(reason: impl Into<String>) -> Self {
         Error::NpyFormat { source_name: None, reason: reason.into() }
     }

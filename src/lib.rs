@@ -44,12 +44,14 @@
 //! - [`array`](mod@array): [`ArrayRef`] and layout predicates.
 //! - [`convert`]: [`Sharing`], [`Options`], [`to_tensor`].
 //! - [`share`]: when sharing is possible and how a layout becomes a candle view.
+//! - [`adopt`]: the adopting global allocator that lets candle storage borrow foreign memory.
 //! - [`copy`]: strided, casting, byte-swapping copy kernels (parallel for large inputs).
 //! - [`export`]: tensors out (`ArrayRef`, `ndarray` views and copies), owned `ndarray` in.
 //! - [`npy`]: `.npy` / `.npz` read, write, memory map.
 //! - [`device`]: `"cpu"` / `"cuda:N"` parsing, `cuda_if_available`.
 #![deny(unsafe_op_in_unsafe_fn)]
 
+pub mod adopt;
 pub mod array;
 pub mod convert;
 pub mod copy;

@@ -14,7 +14,8 @@
 //!    smaller one, without overlap): C and Fortran order, transposes, slices with offsets and
 //!    steps, broadcast (stride-0) axes. Layouts outside that class are refused with the reason.
 
-use candle_core::{DType, Device, Tensor};
+use candle_core::op::BackpropOp;
+use candle_core::{CpuStorage, DType, Device, Storage, Tensor};
 
 use crate::array::ArrayRef;
 use crate::dtype::{candle_name, candle_numpy_name, ByteOrder, Mapping};
@@ -234,11 +235,49 @@ pub fn share(a: &ArrayRef, dtype: Option<DType>, device: &Device, allow_readonly
 
 /// The 1-D tensor over the whole buffer of foreign memory, without copying.
 ///
-/// Handing foreign memory to candle as a `Vec` needs the adopting global allocator, which
-/// recognises the block when candle drops it and releases the owner instead of freeing. Until
-/// one is installed in the final binary, foreign memory cannot be shared.
-fn adopt_foreign(_a: &ArrayRef, _dtype: DType) -> Result<Tensor> {
-    Err(Error::SharingUnavailable)
+/// Handing foreign memory to candle as a `Vec` needs the adopting global allocator
+/// ([`crate::adopt`]), which recognises the block when candle drops it and releases the owner
+/// instead of freeing. Without it, foreign memory cannot be shared.
+fn adopt_foreign(a: &ArrayRef, dtype: DType) -> Result<Tensor> {
+    let isz = dtype.size_in_bytes();
+    let buffer = a.buffer();
+    let n = buffer.len / isz;
+    crate::adopt::register(buffer.ptr, n * isz, a.owner_identity(), a.owner().clone(), a.release())?;
+    // SAFETY: share_plan checked that the buffer start is aligned for `dtype` and non-empty;
+    // the buffer is readable (and, unless the caller opted into read-only sharing, writable)
+    // memory the owner keeps alive, now registered under exactly (ptr, n * isz): when candle
+    // frees this Vec (len = capacity = n), the adopting allocator intercepts that key and
+    // releases the owner instead of freeing, and it copies out on realloc. Every element type
+    // here is plain bits, so any byte pattern is a valid value.
+    let storage = unsafe { adopted_storage(buffer.ptr, n, dtype) };
+    Ok(Tensor::from_storage(Storage::Cpu(storage), n, BackpropOp::none(), false))
+}
+
+/// A CPU storage whose `Vec` is `n` elements at `ptr`.
+///
+/// # Safety
+/// `(ptr, n * size_of(dtype))` must be registered with the adopting allocator (which must be
+/// installed), aligned for `dtype`, and valid memory for as long as the registration lives.
+unsafe fn adopted_storage(ptr: *const u8, n: usize, dtype: DType) -> CpuStorage {
+    macro_rules! vec_of {
+        ($t:ty) => {
+            // SAFETY: the caller's contract; the allocator owns the (ptr, layout) key.
+            unsafe { Vec::from_raw_parts(ptr as *mut $t, n, n) }
+        };
+    }
+    match dtype {
+        DType::U8 => CpuStorage::U8(vec_of!(u8)),
+        DType::U32 => CpuStorage::U32(vec_of!(u32)),
+        DType::I16 => CpuStorage::I16(vec_of!(i16)),
+        DType::I32 => CpuStorage::I32(vec_of!(i32)),
+        DType::I64 => CpuStorage::I64(vec_of!(i64)),
+        DType::F16 => CpuStorage::F16(vec_of!(half::f16)),
+        DType::BF16 => CpuStorage::BF16(vec_of!(half::bf16)),
+        DType::F32 => CpuStorage::F32(vec_of!(f32)),
+        DType::F64 => CpuStorage::F64(vec_of!(f64)),
+        DType::F8E4M3 => CpuStorage::F8E4M3(vec_of!(float8::F8E4M3)),
+        other => unreachable!("share_plan only admits table dtypes, not {other:?}"),
+    }
 }
 
 #[cfg(test)]

@@ -353,3 +353,18 @@ fn scalars_have_rank_zero() {
     let s = to_tensor(&e.permuted(&[0]).unwrap(), Sharing::Share, &opts()).unwrap();
     assert_eq!(s.to_vec1::<f32>().unwrap(), [0.0]);
 }
+
+#[test]
+fn strides_that_are_not_whole_elements_copy_but_do_not_share() {
+    // a field of a packed record array: records of 12 bytes, an f64 at byte offset 4
+    let mut bytes = vec![0u8; 12 * 5];
+    for i in 0..5 {
+        bytes[12 * i + 4..12 * i + 12].copy_from_slice(&(i as f64 * 1.5).to_ne_bytes());
+    }
+    let field = ArrayRef::from_bytes(bytes, 4, NpDType::Float64, ByteOrder::NATIVE, &[5], &[12]).unwrap();
+    let t = to_tensor(&field, Sharing::Copy, &opts()).unwrap();
+    assert_eq!(t.to_vec1::<f64>().unwrap(), [0.0, 1.5, 3.0, 4.5, 6.0]);
+    let err = to_tensor(&field, Sharing::Share, &opts().allow_readonly(true)).unwrap_err();
+    assert!(matches!(err, Error::StrideNotMultiple { axis: 0, stride: 12, itemsize: 8, .. }), "{err:?}");
+    assert!(err.to_string().contains("not a multiple of the 8-byte item size"), "{err}");
+}
