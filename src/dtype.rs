@@ -258,7 +258,7 @@ impl NpDType {
             (None, 'O') => Err(unsupported("object arrays hold Python references, not numbers; convert with a.astype(np.float32) (or the numeric type you mean)")),
             (None, 'U' | 'S' | 'a') => Err(unsupported("strings are not numbers; encode them first (e.g. a vocabulary lookup)")),
             (None, 'M' | 'm') => Err(unsupported("datetimes have no candle dtype; convert with a.astype('int64') (or .view('int64'))")),
-            (None, 'V') => Err(unsupported("void/structured data has no single dtype; take its fields (arr['x']) one by one; bfloat16 must be written as 'bfloat16'")),
+            (None, 'V') => Err(unsupported("void data has no numeric type of its own: np.save writes ml_dtypes bfloat16 / float8_e4m3fn arrays as '<V2' / '<V1' (load those with dtype BF16 / F8E4M3 to read the bits as that type; this crate writes them as 'bfloat16'); structured data: take its fields (arr['x']) one by one")),
             (None, 'f') => Err(unsupported("this float width has no candle dtype; cast with a.astype(np.float64) or np.float32")),
             (None, _) if size.is_none() => Err(unsupported("not a NumPy type string such as '<f4'")),
             (None, _) => Err(unsupported("no candle dtype matches")),

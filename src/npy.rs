@@ -108,6 +108,12 @@ pub fn parse_header(bytes: &[u8]) -> Result<(Header, usize)> {
 /// Read a header from `r`, leaving it at the first byte of data; returns the header and the
 /// data offset from the start of the file.
 pub fn read_header<R: Read>(r: &mut R) -> Result<(Header, usize)> {
+    read_header_hinted(r, None)
+}
+
+/// [`read_header`], reading a void descr (`'<V2'`, `'<V1'`: what `np.save` writes for
+/// ml_dtypes arrays) as `hint` when that is `BF16` / `F8E4M3` of the same width.
+fn read_header_hinted<R: Read>(r: &mut R, hint: Option<candle_core::DType>) -> Result<(Header, usize)> {
     let mut prefix = [0u8; 8];
     read_full(r, &mut prefix, "the 8-byte magic and version")?;
     if &prefix[..6] != MAGIC {
@@ -141,7 +147,7 @@ pub fn read_header<R: Read>(r: &mut R) -> Result<(Header, usize)> {
     let mut text = vec![0u8; header_len];
     read_full(r, &mut text, "the header")?;
     let text = std::str::from_utf8(&text).map_err(|_| Error::npy("header is not valid text"))?;
-    let header = parse_dict(text)?;
+    let header = parse_dict(text, hint)?;
     let offset = 8 + if major == 1 { 2 } else { 4 } + header_len;
     Ok((header, offset))
 }
@@ -282,7 +288,7 @@ impl Parser<'_> {
     }
 }
 
-fn parse_dict(text: &str) -> Result<Header> {
+fn parse_dict(text: &str, hint: Option<candle_core::DType>) -> Result<Header> {
     let mut p = Parser { s: text.as_bytes(), pos: 0 };
     let lit = p.value(0)?;
     if p.peek().is_some() {
@@ -308,7 +314,13 @@ fn parse_dict(text: &str) -> Result<Header> {
     }
     let missing = |k: &str| Error::npy(format!("header has no '{k}' key: {:?}", text.trim_end()));
     let (dtype, byte_order) = match descr.ok_or_else(|| missing("descr"))? {
-        Lit::Str(s) => NpDType::from_typestr(&s)?,
+        Lit::Str(s) => match (s.as_str(), hint) {
+            ("<V2" | "|V2" | ">V2", Some(candle_core::DType::BF16)) => (NpDType::BFloat16, ByteOrder::NATIVE),
+            ("<V1" | "|V1" | ">V1", Some(candle_core::DType::F8E4M3)) => {
+                (NpDType::Float8E4M3FN, ByteOrder::NATIVE)
+            }
+            _ => NpDType::from_typestr(&s)?,
+        },
         Lit::List(_) => {
             return Err(Error::UnsupportedDType {
                 dtype: "structured".into(),
@@ -384,8 +396,12 @@ fn check_no_trailing<R: Read>(r: &mut R, len: usize) -> Result<()> {
 /// Native-order data of a dtype candle holds exactly is read straight into the tensor's
 /// storage; Fortran-order data becomes a permuted view of it. Everything else (byte swapping,
 /// widening, casting) goes through the copy kernel.
+///
+/// `np.save` writes ml_dtypes arrays with a void descr (`'<V2'` for bfloat16, `'<V1'` for
+/// float8_e4m3fn), losing the type; pass `opts.dtype` `BF16` / `F8E4M3` to read such a file as
+/// that type. Files this crate writes name the type (`'bfloat16'`) and need no hint.
 pub fn read<R: Read>(r: &mut R, opts: &Options) -> Result<Tensor> {
-    let (h, _) = read_header(r)?;
+    let (h, _) = read_header_hinted(r, opts.dtype)?;
     let exact = h.dtype.exact_candle();
     if exact.is_some()
         && h.byte_order == ByteOrder::NATIVE
@@ -557,7 +573,12 @@ impl Default for WriteOptions {
 pub fn write_array<W: Write>(w: &mut W, a: &ArrayRef, opts: &WriteOptions) -> Result<()> {
     let header = Header {
         dtype: a.dtype(),
-        byte_order: if a.dtype().has_byte_order() { opts.byte_order } else { ByteOrder::NATIVE },
+        // ml_dtypes types are written by name, which carries no byte order: always native
+        byte_order: if a.dtype().has_byte_order() && a.dtype().row().kind != 'V' {
+            opts.byte_order
+        } else {
+            ByteOrder::NATIVE
+        },
         fortran_order: opts.fortran_order && a.ndim() > 1,
         shape: a.shape().to_vec(),
     };
