@@ -130,6 +130,8 @@ static FILTER: [AtomicU32; BUCKETS] = [const { AtomicU32::new(0) }; BUCKETS];
 static INSTALLED: AtomicBool = AtomicBool::new(false);
 /// Owners that could not be parked (parking space full) and were kept alive on purpose.
 static LEAKED: AtomicUsize = AtomicUsize::new(0);
+/// Number of parked owners (readable without the lock, for a cheap "anything to drain?").
+static PARKED_COUNT: AtomicUsize = AtomicUsize::new(0);
 /// Told (outside the lock) whenever an owner was parked.
 static RELEASE_HOOK: AtomicUsize = AtomicUsize::new(0);
 
@@ -326,6 +328,7 @@ fn release_slow(ptr: usize, len: usize) -> bool {
                 let n = reg.parked_len;
                 reg.parked[n] = Some(owner);
                 reg.parked_len += 1;
+                PARKED_COUNT.store(reg.parked_len, Ordering::Release);
                 drop(reg);
                 notify_hook();
             } else {
@@ -357,6 +360,9 @@ pub fn set_release_hook(hook: fn()) {
 /// Release every parked owner (call where releasing is safe, e.g. with the GIL held). Returns
 /// how many were released. The owners are dropped after the lock is released.
 pub fn drain_released() -> usize {
+    if parked_owners() == 0 {
+        return 0;
+    }
     let mut batch: [Option<Owner>; 64] = [const { None }; 64];
     let mut total = 0;
     loop {
@@ -370,12 +376,18 @@ pub fn drain_released() -> usize {
             *slot = reg.parked[start + k].take();
         }
         reg.parked_len = start;
+        PARKED_COUNT.store(start, Ordering::Release);
         drop(reg);
         for slot in batch.iter_mut().take(n) {
             drop(slot.take());
         }
         total += n;
     }
+}
+
+/// Number of owners parked for [`drain_released`] right now (no lock taken).
+pub fn parked_owners() -> usize {
+    PARKED_COUNT.load(Ordering::Acquire)
 }
 
 /// Owners kept alive forever because parking space ran out (should stay 0).
@@ -388,10 +400,12 @@ pub fn installed() -> bool {
     if INSTALLED.load(Ordering::Relaxed) {
         return true;
     }
-    let layout = Layout::from_size_align(PROBE_SIZE, PROBE_ALIGN).expect("valid probe layout");
+    // black_box: an allocation whose pointer is unused may be elided by the optimiser, which
+    // would skip the probe (seen in release builds).
+    let layout = std::hint::black_box(Layout::from_size_align(PROBE_SIZE, PROBE_ALIGN).expect("valid probe layout"));
     // SAFETY: a non-zero-size layout; the block is freed with the same layout right away.
     unsafe {
-        let p = std::alloc::alloc(layout);
+        let p = std::hint::black_box(std::alloc::alloc(layout));
         if !p.is_null() {
             std::alloc::dealloc(p, layout);
         }

@@ -46,6 +46,7 @@
 //! - [`share`]: when sharing is possible and how a layout becomes a candle view.
 //! - [`adopt`]: the adopting global allocator that lets candle storage borrow foreign memory.
 //! - [`copy`]: strided, casting, byte-swapping copy kernels (parallel for large inputs).
+//! - [`inplace`]: writes into a tensor's own storage through any layout (`t += 1` semantics).
 //! - [`export`]: tensors out (`ArrayRef`, `ndarray` views and copies), owned `ndarray` in.
 //! - [`npy`]: `.npy` / `.npz` read, write, memory map.
 //! - [`device`]: `"cpu"` / `"cuda:N"` parsing, `cuda_if_available`.
@@ -59,7 +60,10 @@ pub mod device;
 pub mod dtype;
 pub mod error;
 pub mod export;
+pub mod inplace;
 pub mod npy;
+#[cfg(feature = "python")]
+pub mod python;
 pub mod share;
 
 pub use array::{ArrayRef, Buffer, Element, Owner};

@@ -1,0 +1,84 @@
+"""candle_numpy: NumPy arrays and candle tensors as one world.
+
+Conversions say whether they share memory or copy:
+
+==========================  ======  =================================================
+``cn.from_numpy(a)``        share   a view of ``a``'s memory, or an error saying why not
+``cn.as_tensor(a)``         auto    shares when it can, else copies
+``cn.tensor(a)``            copy    always independent
+``cn.to_tensor(a, mode=)``  any     the explicit form ("share", "copy", "auto")
+``t.numpy()``               share   a NumPy view of the tensor (CPU); ``force=True`` copies from CUDA
+==========================  ======  =================================================
+
+``cn.shares_memory(a, t)`` tells whether two objects share memory.
+"""
+
+from . import _native
+from ._native import (
+    CandleNumpyError,
+    DeviceError,
+    DLPackError,
+    DTypeError,
+    FileFormatError,
+    ShapeError,
+    ShareDTypeError,
+    ShareError,
+    Tensor,
+    as_tensor,
+    from_numpy,
+    shares_memory,
+    sharing_available,
+    tensor,
+    to_tensor,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CandleNumpyError",
+    "DeviceError",
+    "DLPackError",
+    "DTypeError",
+    "FileFormatError",
+    "ShapeError",
+    "ShareDTypeError",
+    "ShareError",
+    "Tensor",
+    "as_tensor",
+    "cuda",
+    "device",
+    "from_numpy",
+    "shares_memory",
+    "sharing_available",
+    "tensor",
+    "to_tensor",
+]
+
+
+class _Cuda:
+    """``cn.cuda.is_available()``, as ``torch.cuda``."""
+
+    @staticmethod
+    def is_available() -> bool:
+        """Whether this build has CUDA support and a CUDA device can be opened."""
+        return _native.cuda_is_available()
+
+
+cuda = _Cuda()
+
+
+def device(spec: str) -> str:
+    """Normalise a device name ("cpu", "cuda", "cuda:N"); raises ValueError on anything else.
+
+    Example:
+        >>> cn.device("CUDA")
+        'cuda:0'
+    """
+    s = str(spec).strip().lower()
+    if s == "cpu":
+        return "cpu"
+    if s in ("cuda", "gpu"):
+        return "cuda:0"
+    if s.startswith("cuda:") and s[5:].isdigit():
+        return s
+    raise ValueError(f'unknown device {spec!r}: expected "cpu", "cuda" or "cuda:N"')

@@ -1,0 +1,365 @@
+//! Constructors (`from_numpy`, `tensor`, `as_tensor`, `to_tensor`) and input normalisation:
+//! ndarrays, NumPy scalars, Python scalars and nested lists, objects with `__array__`,
+//! `__array_interface__` or the buffer protocol, and our own tensors.
+
+use candle_core::{DType, Device, Tensor};
+use candle_numpy::python::{release_parked, tensor_from_numpy};
+use candle_numpy::{Error, Options, Sharing};
+use numpy::PyUntypedArray;
+use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyBool, PyFloat, PyInt, PyList, PyTuple};
+
+use crate::tensor::PyTensor;
+
+/// Parse a `device=` argument ("cpu", "cuda", "cuda:1"; None is the CPU).
+pub fn parse_device(device: Option<&Bound<'_, PyAny>>) -> PyResult<Device> {
+    match device {
+        None => Ok(Device::Cpu),
+        Some(d) if d.is_none() => Ok(Device::Cpu),
+        Some(d) => {
+            let s = d.str()?.to_string();
+            Ok(candle_numpy::device::parse(&s)?)
+        }
+    }
+}
+
+fn type_name(obj: &Bound<'_, PyAny>) -> String {
+    obj.get_type().name().map(|n| n.to_string()).unwrap_or_else(|_| "?".into())
+}
+
+fn parse_mode(mode: &str) -> PyResult<Sharing> {
+    match mode {
+        "share" => Ok(Sharing::Share),
+        "copy" => Ok(Sharing::Copy),
+        "auto" => Ok(Sharing::Auto),
+        other => Err(PyValueError::new_err(format!(
+            "mode must be \"share\", \"copy\" or \"auto\", got {other:?}"
+        ))),
+    }
+}
+
+/// The one conversion every constructor uses.
+pub fn convert(
+    data: &Bound<'_, PyAny>,
+    mode: Sharing,
+    dtype: Option<&Bound<'_, PyAny>>,
+    device: Option<&Bound<'_, PyAny>>,
+) -> PyResult<PyTensor> {
+    let py = data.py();
+    release_parked(py);
+    let dtype = match dtype {
+        Some(d) if !d.is_none() => Some(crate::dtype::parse(d)?),
+        _ => None,
+    };
+    let device = parse_device(device)?;
+    let opts = Options { dtype, device: device.clone(), allow_readonly: true };
+
+    // our own tensors
+    if let Ok(t) = data.cast::<PyTensor>() {
+        let t = t.borrow();
+        return match mode {
+            Sharing::Share if dtype.is_some_and(|d| d != t.inner.dtype()) => Err(Error::ShareCast {
+                from: candle_numpy::dtype::candle_numpy_name(t.inner.dtype()),
+                to: dtype.map(|d| d.as_str()).unwrap_or(""),
+            }
+            .into()),
+            Sharing::Share | Sharing::Auto => {
+                let moved = retarget(py, &t.inner, dtype, &device, false)?;
+                let same = moved.same_storage_as(&t.inner);
+                Ok(PyTensor::new(moved, t.readonly && same))
+            }
+            Sharing::Copy => Ok(PyTensor::new(retarget(py, &t.inner, dtype, &device, true)?, false)),
+        };
+    }
+
+    if data.cast::<PyUntypedArray>().is_ok() {
+        let (t, readonly) = tensor_from_numpy(data, mode, &opts)?;
+        return Ok(PyTensor::new(t, readonly));
+    }
+
+    let np = py.import("numpy")?;
+    // NumPy scalars become 0-d arrays; they own no shareable memory
+    if data.is_instance(&np.getattr("generic")?)? {
+        if mode == Sharing::Share {
+            return Err(PyTypeError::new_err(format!(
+                "from_numpy expects a numpy.ndarray, got the scalar {}; use cn.tensor(x) to copy it",
+                type_name(data)
+            )));
+        }
+        let arr = np.call_method1("asarray", (data,))?;
+        let (t, _) = tensor_from_numpy(&arr, Sharing::Copy, &opts)?;
+        return Ok(PyTensor::new(t, false));
+    }
+
+    // Python scalars and nested sequences: one pass, one allocation
+    if data.is_instance_of::<PyBool>()
+        || data.is_instance_of::<PyInt>()
+        || data.is_instance_of::<PyFloat>()
+        || data.is_instance_of::<PyList>()
+        || data.is_instance_of::<PyTuple>()
+    {
+        if mode == Sharing::Share {
+            return Err(PyTypeError::new_err(format!(
+                "from_numpy expects a numpy.ndarray, got a {}: Python objects hold no shareable \
+                 array memory; use cn.tensor(x) to copy",
+                type_name(data)
+            )));
+        }
+        let t = from_python_values(data, dtype, &device)?;
+        return Ok(PyTensor::new(t, false));
+    }
+
+    // array-likes: __array_interface__ and the buffer protocol convert without copying;
+    // __array__ (pandas, xarray, ...) may copy
+    let has = |name: &str| data.hasattr(name).unwrap_or(false);
+    if has("__array_interface__") || has("__array__") || pyo3::types::PyMemoryView::from(data).is_ok() || has("__array_struct__") {
+        let arr = np.call_method1("asarray", (data,)).map_err(|e| {
+            PyTypeError::new_err(format!("could not convert {} to an array: {e}", type_name(data)))
+        })?;
+        let (t, readonly) = tensor_from_numpy(&arr, mode, &opts)?;
+        return Ok(PyTensor::new(t, readonly));
+    }
+
+    Err(PyTypeError::new_err(format!(
+        "cannot make a tensor from {}: expected a numpy.ndarray, a candle_numpy.Tensor, a Python \
+         scalar or nested list, or an object with __array__, __array_interface__ or the buffer \
+         protocol",
+        type_name(data)
+    )))
+}
+
+/// Cast and move a tensor as asked; `force_copy` always gives fresh memory.
+fn retarget(py: Python<'_>, t: &Tensor, dtype: Option<DType>, device: &Device, force_copy: bool) -> PyResult<Tensor> {
+    let t = t.clone();
+    let device = device.clone();
+    py.detach(move || -> candle_core::Result<Tensor> {
+        let mut out = t.clone();
+        if let Some(d) = dtype {
+            out = out.to_dtype(d)?;
+        }
+        if !out.device().same_device(&device) {
+            out = out.to_device(&device)?;
+        }
+        if force_copy && out.same_storage_as(&t) {
+            out = out.copy()?;
+        }
+        Ok(out)
+    })
+    .map_err(|e| candle_numpy::python::to_pyerr(py, e.into()))
+}
+
+trait SameStorage {
+    fn same_storage_as(&self, other: &Tensor) -> bool;
+}
+
+impl SameStorage for Tensor {
+    fn same_storage_as(&self, other: &Tensor) -> bool {
+        match (candle_numpy::export::storage_range(self), candle_numpy::export::storage_range(other)) {
+            (Ok((a, _)), Ok((b, _))) => a == b,
+            _ => false,
+        }
+    }
+}
+
+/// Values gathered from nested Python sequences.
+enum Values {
+    Bool(Vec<u8>),
+    Int(Vec<i64>),
+    Float(Vec<f64>),
+}
+
+impl Values {
+    fn push(&mut self, x: &Bound<'_, PyAny>, path: &[usize]) -> PyResult<()> {
+        let at = || path.iter().map(|i| format!("[{i}]")).collect::<String>();
+        if x.is_instance_of::<PyBool>() {
+            let b = x.extract::<bool>()? as u8;
+            match self {
+                Values::Bool(v) => v.push(b),
+                Values::Int(v) => v.push(b as i64),
+                Values::Float(v) => v.push(b as f64),
+            }
+        } else if x.is_instance_of::<PyInt>() || (x.hasattr("__index__")? && !x.is_instance_of::<PyFloat>()) {
+            let i: i64 = x.call_method0("__index__")?.extract().map_err(|_| {
+                PyValueError::new_err(format!("element {} = {} does not fit int64", at(), x.repr().map(|r| r.to_string()).unwrap_or_default()))
+            })?;
+            match self {
+                Values::Bool(v) => *self = Values::Int(v.iter().map(|&b| b as i64).chain([i]).collect()),
+                Values::Int(v) => v.push(i),
+                Values::Float(v) => v.push(i as f64),
+            }
+        } else if x.is_instance_of::<PyFloat>() || x.hasattr("__float__")? {
+            let f: f64 = x.call_method0("__float__")?.extract()?;
+            match self {
+                Values::Bool(v) => *self = Values::Float(v.iter().map(|&b| b as f64).chain([f]).collect()),
+                Values::Int(v) => *self = Values::Float(v.iter().map(|&i| i as f64).chain([f]).collect()),
+                Values::Float(v) => v.push(f),
+            }
+        } else {
+            return Err(PyTypeError::new_err(format!(
+                "element {} is a {}, not a number; tensors hold numbers only",
+                at(),
+                type_name(x)
+            )));
+        }
+        Ok(())
+    }
+}
+
+fn is_sequence(x: &Bound<'_, PyAny>) -> bool {
+    x.is_instance_of::<PyList>() || x.is_instance_of::<PyTuple>()
+}
+
+/// Shape of a nested sequence, from its first elements.
+fn nested_shape(data: &Bound<'_, PyAny>) -> PyResult<Vec<usize>> {
+    let mut shape = Vec::new();
+    let mut cur = data.clone();
+    while is_sequence(&cur) {
+        let n = cur.len()?;
+        shape.push(n);
+        if n == 0 {
+            break;
+        }
+        cur = cur.get_item(0)?;
+    }
+    Ok(shape)
+}
+
+fn fill(x: &Bound<'_, PyAny>, shape: &[usize], depth: usize, path: &mut Vec<usize>, out: &mut Values) -> PyResult<()> {
+    if depth == shape.len() {
+        if is_sequence(x) {
+            return Err(ragged(path, &format!("is a sequence of length {}", x.len()?), "a number"));
+        }
+        return out.push(x, path);
+    }
+    if !is_sequence(x) {
+        return Err(ragged(path, "is a number", &format!("a sequence of length {}", shape[depth])));
+    }
+    let n = x.len()?;
+    if n != shape[depth] {
+        return Err(ragged(path, &format!("has length {n}"), &format!("length {}", shape[depth])));
+    }
+    for (i, item) in x.try_iter()?.enumerate() {
+        path.push(i);
+        fill(&item?, shape, depth + 1, path, out)?;
+        path.pop();
+    }
+    Ok(())
+}
+
+fn ragged(path: &[usize], found: &str, expected: &str) -> PyErr {
+    let at: String = path.iter().map(|i| format!("[{i}]")).collect();
+    let at = if at.is_empty() { "the top level".to_string() } else { format!("element {at}") };
+    PyValueError::new_err(format!(
+        "ragged nested sequence: {at} {found}, expected {expected} (as the first elements at that depth); \
+         tensors must be rectangular"
+    ))
+}
+
+/// A tensor from a Python scalar or nested list/tuple, with torch's inference (float ->
+/// float32, int -> int64, bool -> uint8) unless `dtype` says otherwise.
+pub fn from_python_values(data: &Bound<'_, PyAny>, dtype: Option<DType>, device: &Device) -> PyResult<Tensor> {
+    let shape = nested_shape(data)?;
+    let n: usize = shape.iter().product();
+    let mut values = Values::Bool(Vec::with_capacity(n));
+    fill(data, &shape, 0, &mut Vec::new(), &mut values)?;
+    let cpu = Device::Cpu;
+    let t = match values {
+        Values::Bool(v) => Tensor::from_vec(v, shape.as_slice(), &cpu),
+        Values::Int(v) => Tensor::from_vec(v, shape.as_slice(), &cpu),
+        Values::Float(v) => Tensor::from_vec(v, shape.as_slice(), &cpu).and_then(|t| match dtype {
+            // torch infers float32 for Python floats; cast straight to what was asked
+            None => t.to_dtype(DType::F32),
+            Some(_) => Ok(t),
+        }),
+    };
+    let t = t.and_then(|t| match dtype {
+        Some(d) if d != t.dtype() => t.to_dtype(d),
+        _ => Ok(t),
+    });
+    let t = t.and_then(|t| if device.is_cpu() { Ok(t) } else { t.to_device(device) });
+    t.map_err(|e| candle_numpy::python::to_pyerr(data.py(), e.into()))
+}
+
+/// Share a NumPy array's memory as a tensor (`torch.from_numpy`): no copy, or an error saying
+/// why not and what to do.
+#[pyfunction]
+pub fn from_numpy(a: &Bound<'_, PyAny>) -> PyResult<PyTensor> {
+    convert(a, Sharing::Share, None, None)
+}
+
+/// Copy data into a new tensor (`torch.tensor`).
+#[pyfunction]
+#[pyo3(signature = (data, dtype=None, device=None, requires_grad=false))]
+pub fn tensor(
+    data: &Bound<'_, PyAny>,
+    dtype: Option<&Bound<'_, PyAny>>,
+    device: Option<&Bound<'_, PyAny>>,
+    requires_grad: bool,
+) -> PyResult<PyTensor> {
+    let mut t = convert(data, Sharing::Copy, dtype, device)?;
+    t.requires_grad = requires_grad;
+    Ok(t)
+}
+
+/// Share when possible, else copy (`torch.as_tensor`).
+#[pyfunction]
+#[pyo3(signature = (data, dtype=None, device=None))]
+pub fn as_tensor(
+    data: &Bound<'_, PyAny>,
+    dtype: Option<&Bound<'_, PyAny>>,
+    device: Option<&Bound<'_, PyAny>>,
+) -> PyResult<PyTensor> {
+    convert(data, Sharing::Auto, dtype, device)
+}
+
+/// The explicit form: `mode` is "share", "copy" or "auto".
+#[pyfunction]
+#[pyo3(signature = (data, mode="auto", dtype=None, device=None))]
+pub fn to_tensor(
+    data: &Bound<'_, PyAny>,
+    mode: &str,
+    dtype: Option<&Bound<'_, PyAny>>,
+    device: Option<&Bound<'_, PyAny>>,
+) -> PyResult<PyTensor> {
+    convert(data, parse_mode(mode)?, dtype, device)
+}
+
+/// Whether a NumPy array and a tensor overlap in memory (as `np.may_share_memory`).
+#[pyfunction]
+pub fn shares_memory(a: &Bound<'_, PyAny>, t: &Bound<'_, PyAny>) -> PyResult<bool> {
+    let (arr, tensor) = match (a.cast::<PyUntypedArray>(), t.cast::<PyTensor>()) {
+        (Ok(arr), Ok(t)) => (arr.clone(), t.clone()),
+        _ => match (t.cast::<PyUntypedArray>(), a.cast::<PyTensor>()) {
+            (Ok(arr), Ok(t)) => (arr.clone(), t.clone()),
+            _ => {
+                return Err(PyTypeError::new_err(format!(
+                    "shares_memory(a, t) takes a numpy.ndarray and a candle_numpy.Tensor, got {} and {}",
+                    type_name(a),
+                    type_name(t)
+                )))
+            }
+        },
+    };
+    let a = candle_numpy::python::array_ref_from_ndarray(&arr)?;
+    Ok(candle_numpy::shares_memory(&tensor.borrow().inner, &a))
+}
+
+/// Whether zero-copy sharing of NumPy memory is available (the adopting allocator is
+/// installed in this extension).
+#[pyfunction]
+pub fn sharing_available() -> bool {
+    candle_numpy::adopt::installed()
+}
+
+/// Whether a CUDA device can be used (this build has CUDA and a device opens).
+#[pyfunction]
+pub fn cuda_is_available() -> bool {
+    candle_numpy::device::cuda_is_available()
+}
+
+/// Number of NumPy buffers currently shared with tensors (diagnostics and leak tests).
+#[pyfunction]
+pub fn adopted_blocks() -> usize {
+    candle_numpy::adopt::adopted_blocks()
+}

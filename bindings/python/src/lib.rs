@@ -1,0 +1,31 @@
+//! The native module of the `candle_numpy` Python package: registration only. Each concern
+//! lives in its own file: `tensor.rs` (the `Tensor` class), `convert.rs` (constructors and
+//! input normalisation), `dtype.rs` (dtype arguments), `index.rs` (basic slicing).
+
+use candle_numpy::adopt::AdoptingAllocator;
+use pyo3::prelude::*;
+
+mod convert;
+mod dtype;
+mod index;
+mod tensor;
+
+/// Foreign (NumPy) memory can become candle storage only through this allocator, which the
+/// extension module, being the final binary, installs.
+#[global_allocator]
+static ALLOC: AdoptingAllocator = AdoptingAllocator::system();
+
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    candle_numpy::python::install(m)?;
+    m.add_class::<tensor::PyTensor>()?;
+    m.add_function(wrap_pyfunction!(convert::from_numpy, m)?)?;
+    m.add_function(wrap_pyfunction!(convert::tensor, m)?)?;
+    m.add_function(wrap_pyfunction!(convert::as_tensor, m)?)?;
+    m.add_function(wrap_pyfunction!(convert::to_tensor, m)?)?;
+    m.add_function(wrap_pyfunction!(convert::shares_memory, m)?)?;
+    m.add_function(wrap_pyfunction!(convert::sharing_available, m)?)?;
+    m.add_function(wrap_pyfunction!(convert::cuda_is_available, m)?)?;
+    m.add_function(wrap_pyfunction!(convert::adopted_blocks, m)?)?;
+    Ok(())
+}

@@ -1,0 +1,524 @@
+//! `candle_numpy.Tensor`: a candle tensor with torch's Python surface.
+//!
+//! `.numpy()` and `np.asarray(t)` view the tensor's memory (no copy) on the CPU; in-place
+//! methods (`add_`, `mul_`, `fill_`, `copy_`, `+=`, ...) write into the tensor's own storage,
+//! so they are visible through NumPy arrays that share it, as in torch.
+
+use candle_core::{DType, Device, Tensor};
+use candle_numpy::python::{release_parked, tensor_to_numpy, to_pyerr};
+use candle_numpy::{inplace, Error};
+use pyo3::exceptions::{PyIndexError, PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyList, PyTuple};
+
+use crate::convert::{convert, parse_device};
+
+/// A candle tensor. Create one with `cn.from_numpy`, `cn.tensor`, `cn.as_tensor` or
+/// `cn.to_tensor`.
+#[pyclass(module = "candle_numpy", name = "Tensor", weakref)]
+pub struct PyTensor {
+    pub inner: Tensor,
+    /// The tensor shares read-only memory (a read-only array, a broadcast): in-place writes
+    /// are refused and exports are read-only.
+    pub readonly: bool,
+    pub requires_grad: bool,
+}
+
+impl Drop for PyTensor {
+    fn drop(&mut self) {
+        // Dropping the tensor may park a Python owner (a shared array's root); we hold the GIL
+        // here (tp_dealloc), so release it now rather than later.
+        let t = std::mem::replace(&mut self.inner, Tensor::zeros((), DType::U8, &Device::Cpu).expect("scalar"));
+        drop(t);
+        Python::attach(release_parked);
+    }
+}
+
+impl PyTensor {
+    pub fn new(inner: Tensor, readonly: bool) -> Self {
+        let readonly = readonly || inner.dims().iter().zip(inner.stride()).any(|(&n, &s)| n > 1 && s == 0);
+        PyTensor { inner, readonly, requires_grad: false }
+    }
+
+    fn derived(&self, t: Tensor) -> PyTensor {
+        // views of a read-only tensor stay read-only; fresh results are writable
+        let shares = same_storage(&t, &self.inner);
+        PyTensor::new(t, self.readonly && shares)
+    }
+
+    fn check_writable(&self, op: &'static str) -> PyResult<()> {
+        if self.readonly {
+            return Err(Error::ReadOnly {
+                operation: op,
+                fix: "this tensor shares read-only memory (a read-only array or a broadcast); \
+                      write into t.clone() instead",
+            }
+            .into());
+        }
+        Ok(())
+    }
+}
+
+fn same_storage(a: &Tensor, b: &Tensor) -> bool {
+    match (candle_numpy::export::storage_range(a), candle_numpy::export::storage_range(b)) {
+        (Ok((x, _)), Ok((y, _))) => x == y,
+        _ => false,
+    }
+}
+
+fn err(py: Python<'_>, e: candle_core::Error) -> PyErr {
+    to_pyerr(py, e.into())
+}
+
+/// Run candle work with the GIL released, mapping errors to Python exceptions.
+fn run<T: Send>(py: Python<'_>, f: impl FnOnce() -> candle_core::Result<T> + Send) -> PyResult<T> {
+    py.detach(f).map_err(|e| err(py, e))
+}
+
+/// A scalar or tensor operand of arithmetic.
+enum Operand {
+    Scalar(f64),
+    Tensor(Tensor),
+}
+
+fn operand(other: &Bound<'_, PyAny>) -> PyResult<Operand> {
+    if let Ok(t) = other.cast::<PyTensor>() {
+        return Ok(Operand::Tensor(t.borrow().inner.clone()));
+    }
+    if let Ok(x) = other.extract::<f64>() {
+        return Ok(Operand::Scalar(x));
+    }
+    // arrays and lists: copied into a tensor
+    let t = convert(other, candle_numpy::Sharing::Auto, None, None)?;
+    Ok(Operand::Tensor(t.inner.clone()))
+}
+
+#[derive(Clone, Copy)]
+enum Op {
+    Add,
+    Sub,
+    Mul,
+    Div,
+}
+
+fn apply(t: &Tensor, other: &Operand, op: Op, reflected: bool) -> candle_core::Result<Tensor> {
+    match other {
+        Operand::Scalar(x) => {
+            let s = Tensor::new(*x, t.device())?.to_dtype(t.dtype())?;
+            let (a, b) = if reflected { (&s, t) } else { (t, &s) };
+            binary(a, b, op)
+        }
+        Operand::Tensor(o) => {
+            // torch's type promotion, simplified: the wider float wins, else the left dtype
+            let o = if o.dtype() != t.dtype() { o.to_dtype(t.dtype())? } else { o.clone() };
+            let o = if o.device().same_device(t.device()) { o } else { o.to_device(t.device())? };
+            let (a, b) = if reflected { (&o, t) } else { (t, &o) };
+            binary(a, b, op)
+        }
+    }
+}
+
+fn binary(a: &Tensor, b: &Tensor, op: Op) -> candle_core::Result<Tensor> {
+    match op {
+        Op::Add => a.broadcast_add(b),
+        Op::Sub => a.broadcast_sub(b),
+        Op::Mul => a.broadcast_mul(b),
+        Op::Div => a.broadcast_div(b),
+    }
+}
+
+fn dims_arg(args: &Bound<'_, PyTuple>) -> PyResult<Vec<i64>> {
+    if args.len() == 1 {
+        let first = args.get_item(0)?;
+        if let Ok(v) = first.extract::<Vec<i64>>() {
+            return Ok(v);
+        }
+    }
+    args.extract::<Vec<i64>>()
+}
+
+fn norm_axis(axis: i64, rank: usize) -> PyResult<usize> {
+    let r = rank as i64;
+    let a = if axis < 0 { axis + r } else { axis };
+    if a < 0 || a >= r.max(1) {
+        return Err(PyIndexError::new_err(format!("dimension {axis} out of range for a tensor of rank {rank}")));
+    }
+    Ok(a as usize)
+}
+
+#[pymethods]
+impl PyTensor {
+    /// Shape as a tuple.
+    #[getter]
+    fn shape<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+        PyTuple::new(py, self.inner.dims())
+    }
+
+    /// NumPy-style dtype name, e.g. "float32".
+    #[getter]
+    fn dtype(&self) -> &'static str {
+        crate::dtype::name(self.inner.dtype())
+    }
+
+    /// "cpu" or "cuda:N".
+    #[getter]
+    fn device(&self) -> String {
+        candle_numpy::device::device_name(self.inner.device())
+    }
+
+    #[getter]
+    fn ndim(&self) -> usize {
+        self.inner.rank()
+    }
+
+    /// Whether this tensor shares read-only memory (in-place writes are refused).
+    #[getter]
+    fn is_readonly(&self) -> bool {
+        self.readonly
+    }
+
+    #[getter]
+    fn get_requires_grad(&self) -> bool {
+        self.requires_grad
+    }
+
+    #[setter]
+    fn set_requires_grad(&mut self, value: bool) {
+        self.requires_grad = value;
+    }
+
+    fn __len__(&self) -> PyResult<usize> {
+        self.inner.dims().first().copied().ok_or_else(|| PyTypeError::new_err("len() of a 0-d tensor"))
+    }
+
+    /// A NumPy array viewing this tensor's memory (no copy). Writable unless the tensor is
+    /// read-only or broadcast. A CUDA tensor raises unless `force=True`, which copies to host.
+    #[pyo3(signature = (force=false))]
+    fn numpy<'py>(&self, py: Python<'py>, force: bool) -> PyResult<Bound<'py, PyAny>> {
+        if self.inner.device().is_cpu() {
+            return tensor_to_numpy(py, &self.inner, self.readonly);
+        }
+        if !force {
+            return Err(Error::NotOnCpu {
+                operation: "Tensor.numpy() (pass force=True to copy to host)",
+                device: self.device(),
+            }
+            .into());
+        }
+        let t = self.inner.clone();
+        let host = run(py, move || t.to_device(&Device::Cpu))?;
+        tensor_to_numpy(py, &host, false)
+    }
+
+    #[pyo3(signature = (dtype=None, copy=None))]
+    fn __array__<'py>(
+        &self,
+        py: Python<'py>,
+        dtype: Option<&Bound<'py, PyAny>>,
+        copy: Option<bool>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let arr = self.numpy(py, false)?;
+        let arr = match dtype {
+            Some(d) if !d.is_none() => arr.call_method1("astype", (d,))?,
+            _ => arr,
+        };
+        if copy == Some(true) {
+            return arr.call_method0("copy");
+        }
+        Ok(arr)
+    }
+
+    /// Nested Python lists of Python numbers.
+    fn tolist<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let arr = self.numpy(py, true)?;
+        arr.call_method0("tolist")
+    }
+
+    /// A copy (or view, when nothing changes) on another device and/or dtype:
+    /// `t.to("cuda")`, `t.to("float16")`, `t.to(np.float32)`.
+    #[pyo3(signature = (*args, dtype=None, device=None))]
+    fn to(
+        &self,
+        py: Python<'_>,
+        args: &Bound<'_, PyTuple>,
+        dtype: Option<&Bound<'_, PyAny>>,
+        device: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<PyTensor> {
+        let mut want_dtype = dtype.filter(|d| !d.is_none()).map(crate::dtype::parse).transpose()?;
+        let mut want_device = device.filter(|d| !d.is_none()).map(|d| parse_device(Some(d))).transpose()?;
+        for a in args.iter() {
+            if let Ok(s) = a.extract::<String>() {
+                if candle_numpy::device::parse_location(&s).is_ok() {
+                    want_device = Some(parse_device(Some(&a))?);
+                    continue;
+                }
+            }
+            want_dtype = Some(crate::dtype::parse(&a)?);
+        }
+        let t = self.inner.clone();
+        let out = run(py, move || {
+            let mut out = t;
+            if let Some(d) = want_dtype {
+                if d != out.dtype() {
+                    out = out.to_dtype(d)?;
+                }
+            }
+            if let Some(dev) = want_device {
+                if !out.device().same_device(&dev) {
+                    out = out.to_device(&dev)?;
+                }
+            }
+            Ok(out)
+        })?;
+        Ok(self.derived(out))
+    }
+
+    fn cpu(&self, py: Python<'_>) -> PyResult<PyTensor> {
+        let t = self.inner.clone();
+        Ok(self.derived(run(py, move || t.to_device(&Device::Cpu))?))
+    }
+
+    #[pyo3(signature = (device=None))]
+    fn cuda(&self, py: Python<'_>, device: Option<usize>) -> PyResult<PyTensor> {
+        let dev = candle_numpy::device::parse(&format!("cuda:{}", device.unwrap_or(0)))?;
+        let t = self.inner.clone();
+        Ok(self.derived(run(py, move || t.to_device(&dev))?))
+    }
+
+    fn float(&self, py: Python<'_>) -> PyResult<PyTensor> {
+        self.cast(py, DType::F32)
+    }
+    fn double(&self, py: Python<'_>) -> PyResult<PyTensor> {
+        self.cast(py, DType::F64)
+    }
+    fn half(&self, py: Python<'_>) -> PyResult<PyTensor> {
+        self.cast(py, DType::F16)
+    }
+    fn bfloat16(&self, py: Python<'_>) -> PyResult<PyTensor> {
+        self.cast(py, DType::BF16)
+    }
+    fn long(&self, py: Python<'_>) -> PyResult<PyTensor> {
+        self.cast(py, DType::I64)
+    }
+    fn int(&self, py: Python<'_>) -> PyResult<PyTensor> {
+        self.cast(py, DType::I32)
+    }
+
+    /// An independent copy (writable even if this tensor is read-only).
+    fn clone(&self, py: Python<'_>) -> PyResult<PyTensor> {
+        let t = self.inner.clone();
+        let mut out = PyTensor::new(run(py, move || t.copy())?, false);
+        out.requires_grad = self.requires_grad;
+        Ok(out)
+    }
+
+    /// This tensor if C-contiguous, else a contiguous copy.
+    fn contiguous(slf: PyRef<'_, Self>, py: Python<'_>) -> PyResult<Py<PyTensor>> {
+        if slf.inner.is_contiguous() {
+            return Ok(slf.into());
+        }
+        let t = slf.inner.clone();
+        let out = run(py, move || t.contiguous())?;
+        Py::new(py, slf.derived(out))
+    }
+
+    fn is_contiguous(&self) -> bool {
+        self.inner.is_contiguous()
+    }
+
+    /// A view with the dimensions permuted.
+    #[pyo3(signature = (*dims))]
+    fn permute(&self, dims: &Bound<'_, PyTuple>) -> PyResult<PyTensor> {
+        let dims = dims_arg(dims)?;
+        let rank = self.inner.rank();
+        if dims.len() != rank {
+            return Err(PyValueError::new_err(format!("permute needs {rank} dimensions, got {}", dims.len())));
+        }
+        let dims = dims.iter().map(|&d| norm_axis(d, rank)).collect::<PyResult<Vec<_>>>()?;
+        let out = self.inner.permute(dims).map_err(|e| Python::attach(|py| err(py, e)))?;
+        Ok(self.derived(out))
+    }
+
+    /// A view with a new shape when the layout allows, else a copy; one -1 is inferred.
+    #[pyo3(signature = (*shape))]
+    fn reshape(&self, py: Python<'_>, shape: &Bound<'_, PyTuple>) -> PyResult<PyTensor> {
+        let shape = dims_arg(shape)?;
+        let n = self.inner.elem_count();
+        let known: i64 = shape.iter().filter(|&&d| d != -1).product();
+        let holes = shape.iter().filter(|&&d| d == -1).count();
+        if holes > 1 || shape.iter().any(|&d| d < -1) || (holes == 1 && (known == 0 || n as i64 % known != 0)) {
+            return Err(PyValueError::new_err(format!("cannot reshape a tensor of {n} elements into {shape:?}")));
+        }
+        let dims: Vec<usize> = shape.iter().map(|&d| if d == -1 { n / known.max(1) as usize } else { d as usize }).collect();
+        if dims.iter().product::<usize>() != n {
+            return Err(PyValueError::new_err(format!(
+                "cannot reshape a tensor of shape {:?} ({n} elements) into {dims:?}",
+                self.inner.dims()
+            )));
+        }
+        let t = self.inner.clone();
+        Ok(self.derived(run(py, move || t.reshape(dims))?))
+    }
+
+    /// A view with two dimensions swapped.
+    fn transpose(&self, dim0: i64, dim1: i64) -> PyResult<PyTensor> {
+        let rank = self.inner.rank();
+        let (a, b) = (norm_axis(dim0, rank)?, norm_axis(dim1, rank)?);
+        let out = self.inner.transpose(a, b).map_err(|e| Python::attach(|py| err(py, e)))?;
+        Ok(self.derived(out))
+    }
+
+    /// Transpose of a 2-D tensor (reversed dimensions in general), as a view.
+    #[getter(T)]
+    fn t_prop(&self) -> PyResult<PyTensor> {
+        let dims: Vec<usize> = (0..self.inner.rank()).rev().collect();
+        let out = self.inner.permute(dims).map_err(|e| Python::attach(|py| err(py, e)))?;
+        Ok(self.derived(out))
+    }
+
+    fn __getitem__(&self, py: Python<'_>, key: &Bound<'_, PyAny>) -> PyResult<PyTensor> {
+        let out = crate::index::get(py, &self.inner, key)?;
+        Ok(self.derived(out))
+    }
+
+    fn __add__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<PyTensor> {
+        self.arith(py, other, Op::Add, false)
+    }
+    fn __radd__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<PyTensor> {
+        self.arith(py, other, Op::Add, true)
+    }
+    fn __sub__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<PyTensor> {
+        self.arith(py, other, Op::Sub, false)
+    }
+    fn __rsub__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<PyTensor> {
+        self.arith(py, other, Op::Sub, true)
+    }
+    fn __mul__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<PyTensor> {
+        self.arith(py, other, Op::Mul, false)
+    }
+    fn __rmul__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<PyTensor> {
+        self.arith(py, other, Op::Mul, true)
+    }
+    fn __truediv__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<PyTensor> {
+        self.arith(py, other, Op::Div, false)
+    }
+    fn __rtruediv__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<PyTensor> {
+        self.arith(py, other, Op::Div, true)
+    }
+    fn __neg__(&self, py: Python<'_>) -> PyResult<PyTensor> {
+        let t = self.inner.clone();
+        Ok(PyTensor::new(run(py, move || t.neg())?, false))
+    }
+
+    fn __iadd__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<()> {
+        self.in_place(py, other, Op::Add, "+=")
+    }
+    fn __isub__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<()> {
+        self.in_place(py, other, Op::Sub, "-=")
+    }
+    fn __imul__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<()> {
+        self.in_place(py, other, Op::Mul, "*=")
+    }
+    fn __itruediv__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<()> {
+        self.in_place(py, other, Op::Div, "/=")
+    }
+
+    /// In place: `self += other`; returns self.
+    fn add_(slf: PyRef<'_, Self>, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyTensor>> {
+        slf.in_place(py, other, Op::Add, "add_")?;
+        Ok(slf.into())
+    }
+
+    /// In place: `self *= other`; returns self.
+    fn mul_(slf: PyRef<'_, Self>, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyTensor>> {
+        slf.in_place(py, other, Op::Mul, "mul_")?;
+        Ok(slf.into())
+    }
+
+    /// In place: set every element to `value`; returns self.
+    fn fill_(slf: PyRef<'_, Self>, py: Python<'_>, value: f64) -> PyResult<Py<PyTensor>> {
+        slf.check_writable("fill_")?;
+        let t = slf.inner.clone();
+        py.detach(move || inplace::fill(&t, value)).map_err(|e| to_pyerr(py, e))?;
+        Ok(slf.into())
+    }
+
+    /// In place: copy `src` (broadcast and cast as needed) into self; returns self.
+    fn copy_(slf: PyRef<'_, Self>, py: Python<'_>, src: &Bound<'_, PyAny>) -> PyResult<Py<PyTensor>> {
+        slf.check_writable("copy_")?;
+        let src = match operand(src)? {
+            Operand::Tensor(t) => t,
+            Operand::Scalar(x) => Tensor::new(x, slf.inner.device()).map_err(|e| err(py, e))?,
+        };
+        let t = slf.inner.clone();
+        py.detach(move || inplace::assign(&t, &src)).map_err(|e| to_pyerr(py, e))?;
+        Ok(slf.into())
+    }
+
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        let body = match self.numpy(py, true) {
+            Ok(arr) => {
+                let np = py.import("numpy")?;
+                np.call_method1("array2string", (arr,))?.call_method1("replace", ("\n", "\n       "))?.to_string()
+            }
+            Err(_) => format!("<{} values>", self.inner.elem_count()),
+        };
+        let mut extra = format!(", dtype={}", self.dtype());
+        if !self.inner.device().is_cpu() {
+            extra.push_str(&format!(", device='{}'", self.device()));
+        }
+        if self.requires_grad {
+            extra.push_str(", requires_grad=True");
+        }
+        Ok(format!("tensor({body}{extra})"))
+    }
+
+    /// Nested-list view for `list(t)` on 1-D tensors and iteration over the first dimension.
+    fn __iter__<'py>(slf: PyRef<'py, Self>, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let n = slf.__len__()?;
+        let items = (0..n)
+            .map(|i| {
+                let row = slf.inner.get(i).map_err(|e| err(py, e))?;
+                Py::new(py, slf.derived(row))
+            })
+            .collect::<PyResult<Vec<_>>>()?;
+        PyList::new(py, items)?.try_iter().map(|it| it.into_any())
+    }
+}
+
+impl PyTensor {
+    fn cast(&self, py: Python<'_>, dtype: DType) -> PyResult<PyTensor> {
+        if self.inner.dtype() == dtype {
+            return Ok(self.derived(self.inner.clone()));
+        }
+        let t = self.inner.clone();
+        Ok(PyTensor::new(run(py, move || t.to_dtype(dtype))?, false))
+    }
+
+    fn arith(&self, py: Python<'_>, other: &Bound<'_, PyAny>, op: Op, reflected: bool) -> PyResult<PyTensor> {
+        let o = operand(other)?;
+        let t = self.inner.clone();
+        Ok(PyTensor::new(run(py, move || apply(&t, &o, op, reflected))?, false))
+    }
+
+    fn in_place(&self, py: Python<'_>, other: &Bound<'_, PyAny>, op: Op, name: &'static str) -> PyResult<()> {
+        self.check_writable(name)?;
+        let o = operand(other)?;
+        let t = self.inner.clone();
+        py.detach(move || -> candle_numpy::Result<()> {
+            let r = apply(&t, &o, op, false)?;
+            if r.dims() != t.dims() {
+                return Err(Error::ShapeMismatch {
+                    operation: name,
+                    detail: format!(
+                        "the result has shape {:?} but the tensor written in place has shape {:?}",
+                        r.dims(),
+                        t.dims()
+                    ),
+                });
+            }
+            inplace::assign(&t, &r)
+        })
+        .map_err(|e| to_pyerr(py, e))
+    }
+}

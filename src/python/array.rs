@@ -1,0 +1,160 @@
+//! NumPy arrays in: an [`ArrayRef`] over an ndarray's memory whose owner is the array's *root*
+//! memory owner (found by walking `ndarray.base` and `memoryview.obj`).
+//!
+//! The root matters for sharing: the adopting allocator keys a block by its exact address and
+//! length, and two views of one allocation must present the same key and owner identity.
+//! When the root is one of our own exports, the array is mapped back to a view of that
+//! tensor instead of being adopted (adopting it would hand one block to two owners).
+
+use numpy::npyffi::{self, NPY_ARRAY_WRITEABLE};
+use numpy::{PyArrayDescr, PyArrayDescrMethods, PyUntypedArray, PyUntypedArrayMethods};
+use pyo3::prelude::*;
+use pyo3::types::PyMemoryView;
+
+use crate::adopt::Release;
+use crate::array::{byte_extent, ArrayRef, Buffer, Owner};
+use crate::dtype::{ByteOrder, NpDType, SUPPORTED};
+use crate::error::Error;
+use crate::python::export::ExportedTensor;
+
+/// A Python object kept alive as the owner of shared memory. Dropped (decref'd) only where
+/// the GIL can be taken safely: the adopting allocator parks it ([`Release::Defer`]) and the
+/// bindings drain parked owners with the GIL held.
+pub struct PyOwner(pub Py<PyAny>);
+
+/// The NumPy dtype of an array, with its byte order, or the error naming it.
+pub fn np_dtype(descr: &Bound<'_, PyArrayDescr>) -> PyResult<(NpDType, ByteOrder)> {
+    let name: String = descr.str()?.extract()?;
+    let unsupported = |reason: &'static str| -> PyErr {
+        Error::UnsupportedDType { dtype: name.clone(), reason, supported: SUPPORTED }.into()
+    };
+    if descr.has_fields() {
+        return Err(unsupported(
+            "structured arrays hold records, not one numeric type; take the fields one by one \
+             (arr['x']) or use cn.from_structured(arr)",
+        ));
+    }
+    if descr.has_subarray() {
+        return Err(unsupported("sub-array dtypes are not supported; view the array with its base dtype"));
+    }
+    if descr.kind() == b'V' {
+        // ml_dtypes types: identified by their type object, never by (kind, itemsize)
+        let py = descr.py();
+        if let Ok(ml) = py.import("sys")?.getattr("modules")?.get_item("ml_dtypes") {
+            let ty = descr.typeobj();
+            for (attr, d) in [("bfloat16", NpDType::BFloat16), ("float8_e4m3fn", NpDType::Float8E4M3FN)] {
+                if let Ok(t) = ml.getattr(attr) {
+                    if ty.is(&t) {
+                        return Ok((d, ByteOrder::NATIVE));
+                    }
+                }
+            }
+        }
+        return Err(unsupported("this extension type has no candle dtype (bfloat16 and float8_e4m3fn from ml_dtypes do)"));
+    }
+    let typestr: String = descr.getattr("str")?.extract()?;
+    match NpDType::from_typestr(&typestr) {
+        Ok(found) => Ok(found),
+        Err(Error::UnsupportedDType { reason, supported, .. }) => {
+            Err(Error::UnsupportedDType { dtype: name, reason, supported }.into())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Describe an ndarray's memory as an [`ArrayRef`] (no copy), owned by its root owner.
+pub fn array_ref_from_ndarray(arr: &Bound<'_, PyUntypedArray>) -> PyResult<ArrayRef> {
+    let (dtype, byte_order) = np_dtype(&arr.dtype())?;
+    let raw = arr.as_array_ptr();
+    // SAFETY: `raw` is a live ndarray (we hold a reference); reading its fields is what the
+    // NumPy C API does.
+    let (data, flags) = unsafe { ((*raw).fields.data as *const u8, (*raw).fields.flags) };
+    let readonly = flags & NPY_ARRAY_WRITEABLE == 0;
+    let shape = arr.shape().to_vec();
+    let strides = arr.strides().to_vec();
+    let own = extent_of(data, &shape, &strides, dtype.itemsize());
+    let root = root_owner(arr)?;
+    let py = arr.py();
+    let (buffer, owner, identity): (Buffer, Owner, usize) = match &root {
+        Root::Export(exported) => {
+            // our own export: its ArrayRef knows the tensor's storage and owner
+            let base = ArrayRef::from_tensor(&exported.bind(py).borrow().tensor)?;
+            (base.buffer(), base.owner().clone(), base.owner_identity())
+        }
+        Root::Array { object, data, nbytes } => {
+            let whole = Buffer { ptr: *data, len: *nbytes };
+            let buffer = if contains(whole, own) { whole } else { own };
+            (buffer, std::sync::Arc::new(PyOwner(object.clone_ref(py))) as Owner, object.as_ptr() as usize)
+        }
+        Root::Other { object } => (own, std::sync::Arc::new(PyOwner(object.clone_ref(py))) as Owner, object.as_ptr() as usize),
+    };
+    // SAFETY: the memory belongs to a live NumPy array whose root owner `owner` keeps it alive;
+    // the description (pointer, shape, strides) is NumPy's own, and the bounds are re-checked
+    // against `buffer`. Writes follow the torch.from_numpy contract (see crate::adopt).
+    let a = unsafe { ArrayRef::from_raw_parts(data, dtype, byte_order, shape, strides, readonly, buffer, owner)? };
+    Ok(match root {
+        Root::Export(_) => a,
+        _ => a.with_owner_identity(identity, Release::Defer),
+    })
+}
+
+/// The bytes an array touches, as a buffer (for roots that are not arrays).
+fn extent_of(data: *const u8, shape: &[usize], strides: &[isize], itemsize: usize) -> Buffer {
+    match byte_extent(shape, strides, itemsize) {
+        Some((lo, hi)) => Buffer { ptr: data.wrapping_offset(lo), len: (hi - lo) as usize },
+        None => Buffer { ptr: data, len: 0 },
+    }
+}
+
+fn contains(outer: Buffer, inner: Buffer) -> bool {
+    let (o, i) = (outer.ptr as usize, inner.ptr as usize);
+    i >= o && i + inner.len <= o + outer.len
+}
+
+enum Root {
+    /// An ndarray that owns its memory (or whose base is not an object we can see through).
+    Array { object: Py<PyAny>, data: *const u8, nbytes: usize },
+    /// One of our exports: map back to the tensor.
+    Export(Py<ExportedTensor>),
+    /// Some other buffer owner (bytes, mmap, a foreign exporter).
+    Other { object: Py<PyAny> },
+}
+
+/// Walk `.base` (ndarrays) and `.obj` (memoryviews) to the object that owns the memory.
+fn root_owner(arr: &Bound<'_, PyUntypedArray>) -> PyResult<Root> {
+    let py = arr.py();
+    let mut cur: Bound<'_, PyAny> = arr.clone().into_any();
+    for _ in 0..10_000 {
+        if let Ok(a) = cur.cast::<PyUntypedArray>() {
+            let raw = a.as_array_ptr();
+            // SAFETY: a live ndarray; `base` is a borrowed reference (or null).
+            let base = unsafe { (*raw).fields.base };
+            if base.is_null() {
+                // SAFETY: as above.
+                let data = unsafe { (*raw).fields.data as *const u8 };
+                let nbytes = a.len() * a.dtype().itemsize();
+                return Ok(Root::Array { object: cur.unbind(), data, nbytes });
+            }
+            // SAFETY: `base` is a valid object owned by `a`, which we hold.
+            cur = unsafe { Bound::from_borrowed_ptr(py, base) };
+            continue;
+        }
+        if let Ok(e) = cur.cast::<ExportedTensor>() {
+            return Ok(Root::Export(e.clone().unbind()));
+        }
+        if let Ok(mv) = cur.cast::<PyMemoryView>() {
+            match mv.getattr("obj") {
+                Ok(obj) if !obj.is_none() => {
+                    cur = obj;
+                    continue;
+                }
+                _ => return Ok(Root::Other { object: cur.unbind() }),
+            }
+        }
+        return Ok(Root::Other { object: cur.unbind() });
+    }
+    Err(Error::ShapeMismatch { operation: "finding the owner of an array", detail: "the .base chain does not end".into() }.into())
+}
+
+/// The NumPy C-API flag value, re-exported for bindings that build arrays.
+pub const WRITEABLE: i32 = npyffi::NPY_ARRAY_WRITEABLE;
