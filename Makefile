@@ -1,28 +1,41 @@
 # candle-numpy: the two commands of the README.
-#   make demo   build and run the showcase
+#   make demo   build and run the showcase (Rust example + Python showcase)
 #   make test   every check and test (what CI runs)
 
 VENV ?= .venv
+VENV_NP1 ?= .venv-numpy1
 PY := $(VENV)/bin/python
+PY_NP1 := $(VENV_NP1)/bin/python
 NPY_OUT := target/npy-roundtrip
+WHEELS := target/wheels
+REQ := bindings/python/requirements-test.txt
+REQ_NP1 := bindings/python/requirements-test-numpy1.txt
 
-.PHONY: demo test venv lint rust-test npy-check bench clean-venv
+.PHONY: demo test venv venv-numpy1 lint rust-test npy-check wheel py-test py-test-numpy1 bench py-bench clean-venv
 
-demo:
+demo: venv wheel
 	cargo run --release --example showcase
+	$(PY) examples/python/showcase.py
 
-test: lint rust-test npy-check
+test: lint rust-test npy-check py-test py-test-numpy1
 
-# Python packages the tests need, installed into a project venv (pinned).
+# Python packages the tests need, installed into project venvs (pinned): NumPy 2.x, and a
+# second venv with NumPy 1.26 that runs the same abi3 wheel.
 venv: $(VENV)/.installed
-$(VENV)/.installed: scripts/requirements-dev.txt
+$(VENV)/.installed: $(REQ)
 	python3 -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r scripts/requirements-dev.txt
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r $(REQ)
+	touch $@
+venv-numpy1: $(VENV_NP1)/.installed
+$(VENV_NP1)/.installed: $(REQ_NP1)
+	python3 -m venv $(VENV_NP1)
+	$(VENV_NP1)/bin/pip install --quiet --disable-pip-version-check -r $(REQ_NP1)
 	touch $@
 
 lint:
-	cargo fmt --check
+	cargo fmt --all --check
 	cargo clippy --all-targets -- -D warnings
+	cargo clippy -p candle-numpy-python --all-targets -- -D warnings
 	RUSTDOCFLAGS="-D warnings" cargo doc --no-deps
 
 # Unit, integration, property and doc tests; benches run once each in test mode. The .npy
@@ -36,8 +49,25 @@ rust-test:
 npy-check: venv rust-test
 	$(PY) scripts/check_npy_roundtrip.py $(NPY_OUT)
 
+# One abi3 wheel (release build), installed into both venvs.
+wheel: venv
+	rm -rf $(WHEELS)
+	maturin build --release --quiet -m bindings/python/Cargo.toml -o $(WHEELS)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check --force-reinstall --no-deps $(WHEELS)/*.whl
+
+py-test: wheel
+	cd bindings/python && ../../$(PY) -m pytest -q tests
+
+py-test-numpy1: wheel venv-numpy1
+	$(VENV_NP1)/bin/pip install --quiet --disable-pip-version-check --force-reinstall --no-deps $(WHEELS)/*.whl
+	cd bindings/python && ../../$(PY_NP1) -m pytest -q tests
+
 bench:
 	cargo bench --bench copy
+	python3 scripts/bench_report.py
+
+py-bench: wheel
+	$(PY) bindings/python/benches/bench_convert.py
 
 clean-venv:
-	rm -rf $(VENV)
+	rm -rf $(VENV) $(VENV_NP1)

@@ -1,0 +1,123 @@
+"""cn.tensor / cn.as_tensor / cn.to_tensor over every kind of input."""
+
+import numpy as np
+import pytest
+
+import candle_numpy as cn
+from conftest import data_ptr
+
+
+def test_tensor_always_copies():
+    a = np.arange(6.0).reshape(2, 3)
+    t = cn.tensor(a)
+    assert not cn.shares_memory(a, t)
+    a[0, 0] = 100
+    assert t.tolist()[0][0] == 0
+    assert t.dtype == "float64", "NumPy arrays keep their dtype"
+
+
+def test_as_tensor_shares_when_it_can():
+    a = np.arange(6, dtype=np.int32)
+    t = cn.as_tensor(a)
+    assert cn.shares_memory(a, t)
+    t2 = cn.as_tensor(a, dtype="float32")
+    assert not cn.shares_memory(a, t2) and t2.dtype == "float32"
+
+
+@pytest.mark.parametrize("mode, shares", [("share", True), ("auto", True), ("copy", False)])
+def test_to_tensor_modes(mode, shares):
+    a = np.ones((3, 3), dtype=np.float32)
+    assert cn.shares_memory(a, cn.to_tensor(a, mode=mode)) == shares
+
+
+@pytest.mark.parametrize(
+    "spec, name",
+    [
+        ("float32", "float32"),
+        ("f4", "float32"),
+        ("f32", "float32"),
+        (np.float16, "float16"),
+        (np.dtype("int64"), "int64"),
+        ("int8", "int16"),
+        ("bfloat16", "bfloat16"),
+    ],
+)
+def test_dtype_arguments(spec, name):
+    assert cn.tensor(np.arange(3.0), dtype=spec).dtype == name
+
+
+def test_ml_dtypes_round_trip():
+    ml_dtypes = pytest.importorskip("ml_dtypes")
+    a = np.arange(4, dtype=np.float32).astype(ml_dtypes.bfloat16)
+    t = cn.from_numpy(a)
+    assert t.dtype == "bfloat16"
+    out = t.numpy()
+    assert out.dtype == ml_dtypes.bfloat16 and data_ptr(out) == data_ptr(a)
+    f8 = np.array([0.5, 1.0, -2.0], dtype=ml_dtypes.float8_e4m3fn)
+    assert cn.tensor(f8).float().tolist() == [0.5, 1.0, -2.0]
+    assert cn.tensor([1.0], dtype=ml_dtypes.bfloat16).dtype == "bfloat16"
+    with pytest.raises(cn.DTypeError, match="float8_e5m2"):
+        cn.tensor(np.zeros(2, dtype=ml_dtypes.float8_e5m2))
+
+
+def test_python_lists_and_scalars_infer_like_torch():
+    assert cn.tensor([1.5, 2]).dtype == "float32"
+    assert cn.tensor([1, 2]).dtype == "int64"
+    assert cn.tensor([True, False]).dtype == "uint8"
+    assert cn.tensor(3.0).shape == ()
+    assert cn.tensor([[1, 2], [3, 4]], dtype="float64").tolist() == [[1.0, 2.0], [3.0, 4.0]]
+    assert cn.tensor([]).shape == (0,)
+    assert cn.tensor(((1, 2), (3, 4))).shape == (2, 2)
+    assert cn.tensor([np.float32(1.5), np.int64(2)]).tolist() == [1.5, 2.0]
+
+
+@pytest.mark.parametrize(
+    "data, where",
+    [([[1, 2], [3]], "element [1] has length 1"), ([[1, 2], 3], "element [1] is a number"), ([1, [2]], "element [1]")],
+)
+def test_ragged_lists_name_the_first_bad_index(data, where):
+    with pytest.raises(ValueError, match="ragged") as e:
+        cn.tensor(data)
+    assert where in str(e.value)
+
+
+def test_non_numbers_in_lists():
+    with pytest.raises(TypeError, match=r"element \[1\] is a str"):
+        cn.tensor([1, "x"])
+
+
+def test_numpy_scalars():
+    t = cn.tensor(np.float64(2.5))
+    assert t.shape == () and t.dtype == "float64" and t.tolist() == 2.5
+
+
+def test_array_interface_and_buffer_protocol_objects():
+    class Interface:
+        def __init__(self, a):
+            self.a = a
+            self.__array_interface__ = a.__array_interface__
+
+    a = np.arange(5, dtype=np.int64)
+    t = cn.from_numpy(np.asarray(Interface(a)))
+    assert cn.shares_memory(a, t)
+    t = cn.as_tensor(Interface(a))
+    assert t.tolist() == [0, 1, 2, 3, 4]
+    b = bytearray(b"\x01\x02\x03")
+    t = cn.as_tensor(b)
+    assert t.dtype == "uint8" and t.tolist() == [1, 2, 3]
+
+
+def test_objects_with_dunder_array():
+    class Frame:
+        def __array__(self, dtype=None, copy=None):
+            return np.array([[1.0, 2.0], [3.0, 4.0]])
+
+    assert cn.tensor(Frame()).tolist() == [[1.0, 2.0], [3.0, 4.0]]
+
+
+def test_tensors_as_input():
+    t = cn.tensor([1.0, 2.0])
+    assert cn.as_tensor(t).numpy().__array_interface__["data"][0] == data_ptr(t.numpy())
+    c = cn.tensor(t)
+    assert data_ptr(c.numpy()) != data_ptr(t.numpy())
+    assert cn.tensor(t, dtype="float64").dtype == "float64"
