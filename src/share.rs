@@ -109,8 +109,20 @@ impl ViewPlan {
         (self.start, self.grid.iter().product())
     }
 
+    /// Whether the view is the whole buffer in C order (the common case: no view ops needed):
+    /// it starts at element 0, has as many distinct elements (no broadcast axes) as the buffer,
+    /// and its axes run outermost-first.
+    pub fn is_whole_buffer(&self, buffer_len: usize) -> bool {
+        let no_broadcast = self.real_axes.len() == self.shape.iter().filter(|&&n| n > 1).count();
+        let c_order = self.real_axes.windows(2).all(|w| w[0] < w[1]);
+        self.start == 0 && no_broadcast && c_order && self.shape.iter().product::<usize>() == buffer_len
+    }
+
     /// Build the view from `base`, a 1-D tensor over the whole buffer.
     pub fn apply(&self, base: &Tensor) -> Result<Tensor> {
+        if self.is_whole_buffer(base.elem_count()) {
+            return Ok(base.reshape(self.shape.as_slice())?);
+        }
         let (start, len) = self.region();
         let mut t = base.narrow(0, start, len)?.reshape(self.grid.as_slice())?;
         for (axis, &(s, n)) in self.narrows.iter().enumerate() {

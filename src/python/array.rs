@@ -24,6 +24,46 @@ pub struct PyOwner(pub Py<PyAny>);
 
 /// The NumPy dtype of an array, with its byte order, or the error naming it.
 pub fn np_dtype(descr: &Bound<'_, PyArrayDescr>) -> PyResult<(NpDType, ByteOrder)> {
+    // Fast path from the descr's C fields: the standard numeric kinds (no Python calls).
+    if !descr.has_fields() && !descr.has_subarray() {
+        let kind = descr.kind();
+        let dtype = match (kind, descr.itemsize()) {
+            (b'b', 1) => Some(NpDType::Bool),
+            (b'i', 1) => Some(NpDType::Int8),
+            (b'i', 2) => Some(NpDType::Int16),
+            (b'i', 4) => Some(NpDType::Int32),
+            (b'i', 8) => Some(NpDType::Int64),
+            (b'u', 1) => Some(NpDType::UInt8),
+            (b'u', 2) => Some(NpDType::UInt16),
+            (b'u', 4) => Some(NpDType::UInt32),
+            (b'u', 8) => Some(NpDType::UInt64),
+            // kind 'f' with these sizes is IEEE only for NumPy's own types (ml_dtypes'
+            // float8_e5m2 is kind 'f' too, size 1, and never matches here)
+            (b'f', 2) | (b'f', 4) | (b'f', 8) if is_numpy_builtin(descr) => Some(match descr.itemsize() {
+                2 => NpDType::Float16,
+                4 => NpDType::Float32,
+                _ => NpDType::Float64,
+            }),
+            _ => None,
+        };
+        if let Some(d) = dtype {
+            let order = match descr.byteorder() {
+                b'<' => ByteOrder::Little,
+                b'>' => ByteOrder::Big,
+                _ => ByteOrder::NATIVE,
+            };
+            return Ok((d, if d.itemsize() > 1 { order } else { ByteOrder::NATIVE }));
+        }
+    }
+    np_dtype_slow(descr)
+}
+
+/// Whether the descr is one of NumPy's built-in types (type numbers below NPY_USERDEF).
+fn is_numpy_builtin(descr: &Bound<'_, PyArrayDescr>) -> bool {
+    descr.num() < 256
+}
+
+fn np_dtype_slow(descr: &Bound<'_, PyArrayDescr>) -> PyResult<(NpDType, ByteOrder)> {
     let name: String = descr.str()?.extract()?;
     let unsupported = |reason: &'static str| -> PyErr {
         Error::UnsupportedDType { dtype: name.clone(), reason, supported: SUPPORTED }.into()
@@ -50,7 +90,9 @@ pub fn np_dtype(descr: &Bound<'_, PyArrayDescr>) -> PyResult<(NpDType, ByteOrder
                 }
             }
         }
-        return Err(unsupported("this extension type has no candle dtype (bfloat16 and float8_e4m3fn from ml_dtypes do)"));
+        return Err(unsupported(
+            "this extension type has no candle dtype (bfloat16 and float8_e4m3fn from ml_dtypes do)",
+        ));
     }
     let typestr: String = descr.getattr("str")?.extract()?;
     match NpDType::from_typestr(&typestr) {
@@ -86,12 +128,16 @@ pub fn array_ref_from_ndarray(arr: &Bound<'_, PyUntypedArray>) -> PyResult<Array
             let buffer = if contains(whole, own) { whole } else { own };
             (buffer, std::sync::Arc::new(PyOwner(object.clone_ref(py))) as Owner, object.as_ptr() as usize)
         }
-        Root::Other { object } => (own, std::sync::Arc::new(PyOwner(object.clone_ref(py))) as Owner, object.as_ptr() as usize),
+        Root::Other { object } => {
+            (own, std::sync::Arc::new(PyOwner(object.clone_ref(py))) as Owner, object.as_ptr() as usize)
+        }
     };
     // SAFETY: the memory belongs to a live NumPy array whose root owner `owner` keeps it alive;
     // the description (pointer, shape, strides) is NumPy's own, and the bounds are re-checked
     // against `buffer`. Writes follow the torch.from_numpy contract (see crate::adopt).
-    let a = unsafe { ArrayRef::from_raw_parts(data, dtype, byte_order, shape, strides, readonly, buffer, owner)? };
+    let a = unsafe {
+        ArrayRef::from_raw_parts(data, dtype, byte_order, shape, strides, readonly, buffer, owner)?
+    };
     Ok(match root {
         Root::Export(_) => a,
         _ => a.with_owner_identity(identity, Release::Defer),
@@ -153,7 +199,11 @@ fn root_owner(arr: &Bound<'_, PyUntypedArray>) -> PyResult<Root> {
         }
         return Ok(Root::Other { object: cur.unbind() });
     }
-    Err(Error::ShapeMismatch { operation: "finding the owner of an array", detail: "the .base chain does not end".into() }.into())
+    Err(Error::ShapeMismatch {
+        operation: "finding the owner of an array",
+        detail: "the .base chain does not end".into(),
+    }
+    .into())
 }
 
 /// The NumPy C-API flag value, re-exported for bindings that build arrays.

@@ -81,11 +81,7 @@ pub fn release_parked(_py: Python<'_>) {
 
 /// Convert a NumPy array to a tensor in the given mode, releasing the GIL around the work.
 /// Returns the tensor and whether it is a read-only share.
-pub fn tensor_from_numpy(
-    obj: &Bound<'_, PyAny>,
-    mode: Sharing,
-    opts: &Options,
-) -> PyResult<(Tensor, bool)> {
+pub fn tensor_from_numpy(obj: &Bound<'_, PyAny>, mode: Sharing, opts: &Options) -> PyResult<(Tensor, bool)> {
     let py = obj.py();
     release_parked(py);
     let arr = obj.cast::<PyUntypedArray>().map_err(|_| {
@@ -96,9 +92,16 @@ pub fn tensor_from_numpy(
     })?;
     let a = array_ref_from_ndarray(arr)?;
     let readonly = a.is_readonly();
-    let t = py.detach(|| to_tensor(&a, mode, opts)).map_err(|e| to_pyerr(py, e))?;
-    let shared = readonly && crate::shares_memory(&t, &a);
-    Ok((t, shared))
+    // Sharing is O(1): no point releasing the GIL. Copies release it.
+    if mode != Sharing::Copy {
+        match crate::share::share(&a, opts.dtype, &opts.device, opts.allow_readonly) {
+            Ok(t) => return Ok((t, readonly)),
+            Err(e) if mode == Sharing::Auto && e.is_share_refusal() => {}
+            Err(e) => return Err(to_pyerr(py, e)),
+        }
+    }
+    let t = py.detach(|| to_tensor(&a, Sharing::Copy, opts)).map_err(|e| to_pyerr(py, e))?;
+    Ok((t, false))
 }
 
 macro_rules! extractor {
@@ -148,7 +151,10 @@ impl<'py> IntoPyObject<'py> for NumpyView {
         if !self.0.device().is_cpu() {
             return Err(to_pyerr(
                 py,
-                Error::NotOnCpu { operation: "NumpyView", device: crate::device::device_name(self.0.device()) },
+                Error::NotOnCpu {
+                    operation: "NumpyView",
+                    device: crate::device::device_name(self.0.device()),
+                },
             ));
         }
         tensor_to_numpy(py, &self.0, false)
