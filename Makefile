@@ -11,13 +11,13 @@ WHEELS := target/wheels
 REQ := bindings/python/requirements-test.txt
 REQ_NP1 := bindings/python/requirements-test-numpy1.txt
 
-.PHONY: demo test venv venv-numpy1 lint rust-test npy-check wheel py-test py-test-numpy1 bench py-bench clean-venv
+.PHONY: demo test venv venv-numpy1 lint rust-test npy-check wheel py-test py-test-numpy1 example-extension bench py-bench valgrind clean-venv
 
 demo: venv wheel
 	cargo run --release --example showcase
 	$(PY) examples/python/showcase.py
 
-test: lint rust-test npy-check py-test py-test-numpy1
+test: lint rust-test npy-check py-test py-test-numpy1 example-extension
 
 # Python packages the tests need, installed into project venvs (pinned): NumPy 2.x, and a
 # second venv with NumPy 1.26 that runs the same abi3 wheel.
@@ -35,7 +35,7 @@ $(VENV_NP1)/.installed: $(REQ_NP1)
 lint:
 	cargo fmt --all --check
 	cargo clippy --all-targets -- -D warnings
-	cargo clippy -p candle-numpy-python --all-targets -- -D warnings
+	cargo clippy -p candle-numpy-python -p candle-numpy-example-model --all-targets -- -D warnings
 	RUSTDOCFLAGS="-D warnings" cargo doc --no-deps
 
 # Unit, integration, property and doc tests; benches run once each in test mode. The .npy
@@ -56,7 +56,15 @@ wheel: venv
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check --force-reinstall --no-deps $(WHEELS)/*.whl
 
 py-test: wheel
+	$(PY) scripts/check_stubs.py
 	cd bindings/python && ../../$(PY) -m pytest -q tests
+
+# The example extension (examples/python-extension) built and tested like a user's would be.
+example-extension: venv
+	maturin build --release --quiet -m examples/python-extension/Cargo.toml -o target/example-wheels
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check --force-reinstall --no-deps target/example-wheels/*.whl
+	rm -rf target/example-wheels
+	cd examples/python-extension && ../../$(PY) -m pytest -q tests
 
 py-test-numpy1: wheel venv-numpy1
 	$(VENV_NP1)/bin/pip install --quiet --disable-pip-version-check --force-reinstall --no-deps $(WHEELS)/*.whl
@@ -68,6 +76,9 @@ bench:
 
 py-bench: wheel
 	$(PY) bindings/python/benches/bench_convert.py
+
+valgrind: wheel
+	scripts/valgrind.sh
 
 clean-venv:
 	rm -rf $(VENV) $(VENV_NP1)

@@ -402,7 +402,8 @@ pub fn installed() -> bool {
     }
     // black_box: an allocation whose pointer is unused may be elided by the optimiser, which
     // would skip the probe (seen in release builds).
-    let layout = std::hint::black_box(Layout::from_size_align(PROBE_SIZE, PROBE_ALIGN).expect("valid probe layout"));
+    let layout =
+        std::hint::black_box(Layout::from_size_align(PROBE_SIZE, PROBE_ALIGN).expect("valid probe layout"));
     // SAFETY: a non-zero-size layout; the block is freed with the same layout right away.
     unsafe {
         let p = std::hint::black_box(std::alloc::alloc(layout));

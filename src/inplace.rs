@@ -64,7 +64,8 @@ fn write<T: Copy>(dst: &mut [T], dst_l: &Layout, src: &[T], src_l: &Layout) {
     let outer: usize = walk.shape[..rank - 1].iter().product();
     let mut idx = vec![0usize; rank.saturating_sub(1)];
     for run in 0..outer {
-        let base: usize = dst_l.start_offset() + idx.iter().zip(&walk.strides).map(|(&i, &s)| i * s as usize).sum::<usize>();
+        let base: usize = dst_l.start_offset()
+            + idx.iter().zip(&walk.strides).map(|(&i, &s)| i * s as usize).sum::<usize>();
         let part = &src[run * inner_n..(run + 1) * inner_n];
         if inner_s == 1 {
             dst[base..base + inner_n].copy_from_slice(part);
@@ -89,7 +90,13 @@ impl InplaceOp2 for Assign {
         "candle-numpy-assign"
     }
 
-    fn cpu_fwd(&self, s1: &mut CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> candle_core::Result<()> {
+    fn cpu_fwd(
+        &self,
+        s1: &mut CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> candle_core::Result<()> {
         match (s1, s2) {
             (CpuStorage::U8(d), CpuStorage::U8(s)) => write(d, l1, s, l2),
             (CpuStorage::U32(d), CpuStorage::U32(s)) => write(d, l1, s, l2),

@@ -15,7 +15,9 @@
 //! I/O failures become `OSError` (`FileNotFoundError` where it applies). The message is always
 //! the error's Display text (what, which value, how to fix), never Debug.
 
-use pyo3::exceptions::{PyBufferError, PyException, PyFileNotFoundError, PyOSError, PyRuntimeError, PyTypeError, PyValueError};
+use pyo3::exceptions::{
+    PyBufferError, PyException, PyFileNotFoundError, PyOSError, PyRuntimeError, PyTypeError, PyValueError,
+};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyTuple, PyType};
@@ -66,17 +68,42 @@ pub fn classes(py: Python<'_>) -> PyResult<&Classes> {
             "Sharing memory was refused; the message names the property and the fix (usually a copy).",
         )?;
         Ok(Classes {
-            dtype: make(py, "DTypeError", &[b, &py.get_type::<PyTypeError>()], "Unsupported or mismatched dtype.")?,
-            shape: make(py, "ShapeError", &[b, &py.get_type::<PyValueError>()], "Bad shape, value or argument.")?,
+            dtype: make(
+                py,
+                "DTypeError",
+                &[b, &py.get_type::<PyTypeError>()],
+                "Unsupported or mismatched dtype.",
+            )?,
+            shape: make(
+                py,
+                "ShapeError",
+                &[b, &py.get_type::<PyValueError>()],
+                "Bad shape, value or argument.",
+            )?,
             share_dtype: make(
                 py,
                 "ShareDTypeError",
                 &[share.bind(py), &py.get_type::<PyTypeError>()],
                 "Sharing was refused because the dtype needs a conversion (a copy).",
             )?,
-            device: make(py, "DeviceError", &[b, &py.get_type::<PyRuntimeError>()], "Device problem (CUDA missing, non-CPU sharing).")?,
-            dlpack: make(py, "DLPackError", &[b, &py.get_type::<PyBufferError>()], "DLPack exchange refused.")?,
-            file_format: make(py, "FileFormatError", &[b, &py.get_type::<PyValueError>()], "Malformed .npy / .npz data.")?,
+            device: make(
+                py,
+                "DeviceError",
+                &[b, &py.get_type::<PyRuntimeError>()],
+                "Device problem (CUDA missing, non-CPU sharing).",
+            )?,
+            dlpack: make(
+                py,
+                "DLPackError",
+                &[b, &py.get_type::<PyBufferError>()],
+                "DLPack exchange refused.",
+            )?,
+            file_format: make(
+                py,
+                "FileFormatError",
+                &[b, &py.get_type::<PyValueError>()],
+                "Malformed .npy / .npz data.",
+            )?,
             share,
             base,
         })
@@ -127,7 +154,9 @@ fn candle_class<'a>(c: &'a Classes, e: &candle_core::Error) -> &'a Py<PyType> {
     use candle_core::Error as E;
     match e {
         E::WithBacktrace { inner, .. } | E::Context { inner, .. } => candle_class(c, inner),
-        E::UnsupportedDTypeForOp(..) | E::DTypeMismatchBinaryOp { .. } | E::UnexpectedDType { .. } => &c.dtype,
+        E::UnsupportedDTypeForOp(..) | E::DTypeMismatchBinaryOp { .. } | E::UnexpectedDType { .. } => {
+            &c.dtype
+        }
         E::DeviceMismatchBinaryOp { .. } | E::NotCompiledWithCudaSupport | E::Cuda(_) => &c.device,
         _ => &c.shape,
     }
@@ -143,11 +172,14 @@ pub fn candle_message(e: &candle_core::Error) -> String {
 
 /// The Rust API names in a message, respelled as the Python calls that do the same.
 fn python_spelling(msg: &str) -> String {
-    msg.replace("use Sharing::Copy (or Auto)", "copy with cn.tensor(a) (or cn.as_tensor(a), which copies only when it must)")
-        .replace("Sharing::Copy", "cn.tensor(a)")
-        .replace("opt in with Options::allow_readonly(true) (the tensor must then never be written), or ", "")
-        .replace("tensor.to_dtype(DType::F32)", "t.float()")
-        .replace("call tensor.to_device(&Device::Cpu) first", "call t.cpu() first")
+    msg.replace(
+        "use Sharing::Copy (or Auto)",
+        "copy with cn.tensor(a) (or cn.as_tensor(a), which copies only when it must)",
+    )
+    .replace("Sharing::Copy", "cn.tensor(a)")
+    .replace("opt in with Options::allow_readonly(true) (the tensor must then never be written), or ", "")
+    .replace("tensor.to_dtype(DType::F32)", "t.float()")
+    .replace("call tensor.to_device(&Device::Cpu) first", "call t.cpu() first")
 }
 
 /// Convert an [`Error`] into the matching Python exception (with its Display message).

@@ -25,7 +25,11 @@ pub struct ExportedTensor {
 #[pymethods]
 impl ExportedTensor {
     fn __repr__(&self) -> String {
-        format!("<memory of a candle tensor, shape {:?}, dtype {:?}>", self.tensor.dims(), self.tensor.dtype())
+        format!(
+            "<memory of a candle tensor, shape {:?}, dtype {:?}>",
+            self.tensor.dims(),
+            self.tensor.dtype()
+        )
     }
 }
 

@@ -33,9 +33,9 @@ fn parse_mode(mode: &str) -> PyResult<Sharing> {
         "share" => Ok(Sharing::Share),
         "copy" => Ok(Sharing::Copy),
         "auto" => Ok(Sharing::Auto),
-        other => Err(PyValueError::new_err(format!(
-            "mode must be \"share\", \"copy\" or \"auto\", got {other:?}"
-        ))),
+        other => {
+            Err(PyValueError::new_err(format!("mode must be \"share\", \"copy\" or \"auto\", got {other:?}")))
+        }
     }
 }
 
@@ -113,7 +113,11 @@ pub fn convert(
     // array-likes: __array_interface__ and the buffer protocol convert without copying;
     // __array__ (pandas, xarray, ...) may copy
     let has = |name: &str| data.hasattr(name).unwrap_or(false);
-    if has("__array_interface__") || has("__array__") || pyo3::types::PyMemoryView::from(data).is_ok() || has("__array_struct__") {
+    if has("__array_interface__")
+        || has("__array__")
+        || pyo3::types::PyMemoryView::from(data).is_ok()
+        || has("__array_struct__")
+    {
         let arr = np.call_method1("asarray", (data,)).map_err(|e| {
             PyTypeError::new_err(format!("could not convert {} to an array: {e}", type_name(data)))
         })?;
@@ -130,7 +134,13 @@ pub fn convert(
 }
 
 /// Cast and move a tensor as asked; `force_copy` always gives fresh memory.
-fn retarget(py: Python<'_>, t: &Tensor, dtype: Option<DType>, device: &Device, force_copy: bool) -> PyResult<Tensor> {
+fn retarget(
+    py: Python<'_>,
+    t: &Tensor,
+    dtype: Option<DType>,
+    device: &Device,
+    force_copy: bool,
+) -> PyResult<Tensor> {
     let t = t.clone();
     let device = device.clone();
     py.detach(move || -> candle_core::Result<Tensor> {
@@ -181,7 +191,11 @@ impl Values {
             }
         } else if x.is_instance_of::<PyInt>() || (x.hasattr("__index__")? && !x.is_instance_of::<PyFloat>()) {
             let i: i64 = x.call_method0("__index__")?.extract().map_err(|_| {
-                PyValueError::new_err(format!("element {} = {} does not fit int64", at(), x.repr().map(|r| r.to_string()).unwrap_or_default()))
+                PyValueError::new_err(format!(
+                    "element {} = {} does not fit int64",
+                    at(),
+                    x.repr().map(|r| r.to_string()).unwrap_or_default()
+                ))
             })?;
             match self {
                 Values::Bool(v) => *self = Values::Int(v.iter().map(|&b| b as i64).chain([i]).collect()),
@@ -225,7 +239,13 @@ fn nested_shape(data: &Bound<'_, PyAny>) -> PyResult<Vec<usize>> {
     Ok(shape)
 }
 
-fn fill(x: &Bound<'_, PyAny>, shape: &[usize], depth: usize, path: &mut Vec<usize>, out: &mut Values) -> PyResult<()> {
+fn fill(
+    x: &Bound<'_, PyAny>,
+    shape: &[usize],
+    depth: usize,
+    path: &mut Vec<usize>,
+    out: &mut Values,
+) -> PyResult<()> {
     if depth == shape.len() {
         if is_sequence(x) {
             return Err(ragged(path, &format!("is a sequence of length {}", x.len()?), "a number"));
@@ -258,7 +278,11 @@ fn ragged(path: &[usize], found: &str, expected: &str) -> PyErr {
 
 /// A tensor from a Python scalar or nested list/tuple, with torch's inference (float ->
 /// float32, int -> int64, bool -> uint8) unless `dtype` says otherwise.
-pub fn from_python_values(data: &Bound<'_, PyAny>, dtype: Option<DType>, device: &Device) -> PyResult<Tensor> {
+pub fn from_python_values(
+    data: &Bound<'_, PyAny>,
+    dtype: Option<DType>,
+    device: &Device,
+) -> PyResult<Tensor> {
     let shape = nested_shape(data)?;
     let n: usize = shape.iter().product();
     let mut values = Values::Bool(Vec::with_capacity(n));

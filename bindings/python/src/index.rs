@@ -18,7 +18,7 @@ pub fn get(py: Python<'_>, t: &Tensor, key: &Bound<'_, PyAny>) -> PyResult<Tenso
         Ok(tuple) => tuple.iter().collect(),
         Err(_) => vec![key.clone()],
     };
-    let consuming = keys.iter().filter(|k| !k.is_none() && !k.is(&PyEllipsis::get(py))).count();
+    let consuming = keys.iter().filter(|k| !k.is_none() && !k.is(PyEllipsis::get(py))).count();
     if consuming > t.rank() {
         return Err(PyIndexError::new_err(format!(
             "too many indices: {consuming} for a tensor of rank {}",
@@ -29,7 +29,7 @@ pub fn get(py: Python<'_>, t: &Tensor, key: &Bound<'_, PyAny>) -> PyResult<Tenso
     let mut axis = 0;
     let mut seen_ellipsis = false;
     for k in &keys {
-        if k.is(&PyEllipsis::get(py)) {
+        if k.is(PyEllipsis::get(py)) {
             if seen_ellipsis {
                 return Err(PyIndexError::new_err("an index can only have a single ellipsis ('...')"));
             }

@@ -28,7 +28,8 @@ impl Drop for PyTensor {
     fn drop(&mut self) {
         // Dropping the tensor may park a Python owner (a shared array's root); we hold the GIL
         // here (tp_dealloc), so release it now rather than later.
-        let t = std::mem::replace(&mut self.inner, Tensor::zeros((), DType::U8, &Device::Cpu).expect("scalar"));
+        let t =
+            std::mem::replace(&mut self.inner, Tensor::zeros((), DType::U8, &Device::Cpu).expect("scalar"));
         drop(t);
         Python::attach(release_parked);
     }
@@ -141,7 +142,9 @@ fn norm_axis(axis: i64, rank: usize) -> PyResult<usize> {
     let r = rank as i64;
     let a = if axis < 0 { axis + r } else { axis };
     if a < 0 || a >= r.max(1) {
-        return Err(PyIndexError::new_err(format!("dimension {axis} out of range for a tensor of rank {rank}")));
+        return Err(PyIndexError::new_err(format!(
+            "dimension {axis} out of range for a tensor of rank {rank}"
+        )));
     }
     Ok(a as usize)
 }
@@ -332,7 +335,10 @@ impl PyTensor {
         let dims = dims_arg(dims)?;
         let rank = self.inner.rank();
         if dims.len() != rank {
-            return Err(PyValueError::new_err(format!("permute needs {rank} dimensions, got {}", dims.len())));
+            return Err(PyValueError::new_err(format!(
+                "permute needs {rank} dimensions, got {}",
+                dims.len()
+            )));
         }
         let dims = dims.iter().map(|&d| norm_axis(d, rank)).collect::<PyResult<Vec<_>>>()?;
         let out = self.inner.permute(dims).map_err(|e| Python::attach(|py| err(py, e)))?;
@@ -346,10 +352,14 @@ impl PyTensor {
         let n = self.inner.elem_count();
         let known: i64 = shape.iter().filter(|&&d| d != -1).product();
         let holes = shape.iter().filter(|&&d| d == -1).count();
-        if holes > 1 || shape.iter().any(|&d| d < -1) || (holes == 1 && (known == 0 || n as i64 % known != 0)) {
-            return Err(PyValueError::new_err(format!("cannot reshape a tensor of {n} elements into {shape:?}")));
+        if holes > 1 || shape.iter().any(|&d| d < -1) || (holes == 1 && (known == 0 || n as i64 % known != 0))
+        {
+            return Err(PyValueError::new_err(format!(
+                "cannot reshape a tensor of {n} elements into {shape:?}"
+            )));
         }
-        let dims: Vec<usize> = shape.iter().map(|&d| if d == -1 { n / known.max(1) as usize } else { d as usize }).collect();
+        let dims: Vec<usize> =
+            shape.iter().map(|&d| if d == -1 { n / known.max(1) as usize } else { d as usize }).collect();
         if dims.iter().product::<usize>() != n {
             return Err(PyValueError::new_err(format!(
                 "cannot reshape a tensor of shape {:?} ({n} elements) into {dims:?}",
@@ -459,7 +469,9 @@ impl PyTensor {
         let body = match self.numpy(py, true) {
             Ok(arr) => {
                 let np = py.import("numpy")?;
-                np.call_method1("array2string", (arr,))?.call_method1("replace", ("\n", "\n       "))?.to_string()
+                np.call_method1("array2string", (arr,))?
+                    .call_method1("replace", ("\n", "\n       "))?
+                    .to_string()
             }
             Err(_) => format!("<{} values>", self.inner.elem_count()),
         };
