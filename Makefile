@@ -17,7 +17,7 @@ demo: venv wheel
 	cargo run --release --example showcase
 	$(PY) examples/python/showcase.py
 
-test: lint rust-test npy-check py-test py-test-numpy1 example-extension
+test: lint rust-test npy-check py-test py-test-numpy1 example-extension valgrind
 
 # Python packages the tests need, installed into project venvs (pinned): NumPy 2.x, and a
 # second venv with NumPy 1.26 that runs the same abi3 wheel.

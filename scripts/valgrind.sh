@@ -7,7 +7,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
-command -v valgrind >/dev/null || { echo "valgrind is not installed (apt-get install valgrind)"; exit 1; }
+if ! command -v valgrind >/dev/null; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        apt-get update -qq && apt-get install -y -qq valgrind >/dev/null
+    else
+        echo "valgrind is not installed (apt-get install valgrind)"; exit 1
+    fi
+fi
 LOG=$(pwd)/target/valgrind.log
 mkdir -p target
 tests=(tests/test_sharing.py tests/test_tensor.py)
