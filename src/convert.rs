@@ -10,7 +10,7 @@
 //! | [`Sharing::Copy`] | an independent tensor | - |
 //! | [`Sharing::Auto`] | shares when dtype, device, layout and allocator allow | copies |
 
-use candle_core::{op::BackpropOp, DType, Device, Storage, Tensor};
+use candle_core::{op::BackpropOp, DType, Device, Storage, Tensor, Var};
 
 use crate::array::ArrayRef;
 use crate::copy::copy_to_storage;
@@ -100,6 +100,25 @@ pub fn to_tensor(a: &ArrayRef, mode: Sharing, opts: &Options) -> Result<Tensor> 
             Err(e) if e.is_share_refusal() => copy(a, opts),
             result => result,
         },
+    }
+}
+
+/// Convert an array to a candle [`Var`] (for training). `Sharing::Share` makes the variable
+/// write into the array's memory (a whole C-contiguous foreign buffer; see
+/// [`share_var`](crate::share::share_var)); `Sharing::Copy` makes an independent variable;
+/// `Sharing::Auto` shares when it can.
+pub fn to_var(a: &ArrayRef, mode: Sharing, opts: &Options) -> Result<Var> {
+    let shared = match mode {
+        Sharing::Copy => None,
+        _ => match crate::share::share_var(a, opts.dtype, &opts.device, opts.allow_readonly) {
+            Ok(v) => Some(v),
+            Err(e) if mode == Sharing::Auto && e.is_share_refusal() => None,
+            Err(e) => return Err(e),
+        },
+    };
+    match shared {
+        Some(v) => Ok(v),
+        None => Ok(Var::from_tensor(&copy(a, opts)?)?),
     }
 }
 

@@ -67,7 +67,7 @@ pub mod python;
 pub mod share;
 
 pub use array::{ArrayRef, Buffer, Element, Owner};
-pub use convert::{to_tensor, Options, Sharing};
+pub use convert::{to_tensor, to_var, Options, Sharing};
 pub use dtype::{ByteOrder, NpDType};
 pub use error::{Error, Result};
 pub use export::{from_ndarray, shares_memory, to_ndarray};

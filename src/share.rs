@@ -15,7 +15,7 @@
 //!    steps, broadcast (stride-0) axes. Layouts outside that class are refused with the reason.
 
 use candle_core::op::BackpropOp;
-use candle_core::{CpuStorage, DType, Device, Storage, Tensor};
+use candle_core::{CpuStorage, DType, Device, Storage, Tensor, Var};
 
 use crate::array::ArrayRef;
 use crate::dtype::{candle_name, candle_numpy_name, ByteOrder, Mapping};
@@ -241,16 +241,43 @@ pub fn share(a: &ArrayRef, dtype: Option<DType>, device: &Device, allow_readonly
         // answer (adopting it again would hand one block to two owners)
         return exported.view(a, &plan);
     }
-    let base = adopt_foreign(a, dtype)?;
-    plan.apply(&base)
+    let (storage, n) = adopt_foreign(a, dtype)?;
+    if plan.is_whole_buffer(n) {
+        // the common case: the tensor is the whole buffer in C order, no view ops needed
+        return Ok(Tensor::from_storage(Storage::Cpu(storage), a.shape(), BackpropOp::none(), false));
+    }
+    plan.apply(&Tensor::from_storage(Storage::Cpu(storage), n, BackpropOp::none(), false))
 }
 
-/// The 1-D tensor over the whole buffer of foreign memory, without copying.
+/// Share `a` as a candle [`Var`] (a trainable variable): `Var::set` and optimizer steps then
+/// write straight into the array's memory. Only a whole C-contiguous foreign buffer can be a
+/// variable (a `Var` owns its storage and its layout is plain); anything else is refused with
+/// the reason, and `Sharing::Copy` makes an independent `Var`.
+pub fn share_var(a: &ArrayRef, dtype: Option<DType>, device: &Device, allow_readonly: bool) -> Result<Var> {
+    let (dtype, plan) = share_plan(a, dtype, device, allow_readonly)?;
+    let refuse = |reason| Error::LayoutNotExpressible {
+        shape: a.shape().to_vec(),
+        strides: a.strides().to_vec(),
+        reason,
+    };
+    if a.owner().downcast_ref::<crate::export::TensorOwner>().is_some() {
+        return Err(refuse("it is memory of another tensor, and a variable must own its storage"));
+    }
+    let n = a.buffer().len / dtype.size_in_bytes();
+    if !plan.is_whole_buffer(n) {
+        return Err(refuse("a variable must be a whole C-contiguous buffer"));
+    }
+    let (storage, _) = adopt_foreign(a, dtype)?;
+    let t = Tensor::from_storage(Storage::Cpu(storage), a.shape(), BackpropOp::none(), true);
+    Ok(Var::from_tensor(&t)?)
+}
+
+/// A CPU storage over the whole buffer of foreign memory (and its element count), no copy.
 ///
 /// Handing foreign memory to candle as a `Vec` needs the adopting global allocator
 /// ([`crate::adopt`]), which recognises the block when candle drops it and releases the owner
 /// instead of freeing. Without it, foreign memory cannot be shared.
-fn adopt_foreign(a: &ArrayRef, dtype: DType) -> Result<Tensor> {
+fn adopt_foreign(a: &ArrayRef, dtype: DType) -> Result<(CpuStorage, usize)> {
     let isz = dtype.size_in_bytes();
     let buffer = a.buffer();
     let n = buffer.len / isz;
@@ -262,7 +289,7 @@ fn adopt_foreign(a: &ArrayRef, dtype: DType) -> Result<Tensor> {
     // releases the owner instead of freeing, and it copies out on realloc. Every element type
     // here is plain bits, so any byte pattern is a valid value.
     let storage = unsafe { adopted_storage(buffer.ptr, n, dtype) };
-    Ok(Tensor::from_storage(Storage::Cpu(storage), n, BackpropOp::none(), false))
+    Ok((storage, n))
 }
 
 /// A CPU storage whose `Vec` is `n` elements at `ptr`.

@@ -228,3 +228,40 @@ fn realloc_of_an_adopted_block_copies_out() {
     drop(a);
     assert!(weak.upgrade().is_none());
 }
+
+#[test]
+fn a_var_over_foreign_memory_writes_through_set() {
+    let (a, weak, ptr) = foreign(6);
+    let a2 = {
+        // reshape the description to (2, 3)
+        let buffer = a.buffer();
+        // SAFETY: same memory and owner as `a`, C-contiguous (2, 3) over its 6 floats.
+        unsafe {
+            ArrayRef::from_raw_parts(
+                ptr,
+                NpDType::Float32,
+                candle_numpy::ByteOrder::NATIVE,
+                vec![2, 3],
+                vec![12, 4],
+                false,
+                buffer,
+                a.owner().clone(),
+            )
+        }
+        .unwrap()
+        .with_owner_identity(a.owner_identity(), Release::Drop)
+    };
+    let var = candle_numpy::to_var(&a2, Sharing::Share, &Options::default()).unwrap();
+    assert_eq!(storage_range(var.as_tensor()).unwrap().0, ptr, "the variable is the array's memory");
+    var.set(&Tensor::new(&[[9f32, 8., 7.], [6., 5., 4.]], &Device::Cpu).unwrap()).unwrap();
+    // SAFETY: 6 live floats at ptr.
+    let seen: Vec<f32> = unsafe { std::slice::from_raw_parts(ptr.cast::<f32>(), 6) }.to_vec();
+    assert_eq!(seen, [9., 8., 7., 6., 5., 4.]);
+    // a strided view cannot be a variable; Copy makes an independent one
+    let err = candle_numpy::to_var(&a2.transposed(), Sharing::Share, &Options::default()).unwrap_err();
+    assert!(err.to_string().contains("whole C-contiguous buffer"), "{err}");
+    let copied = candle_numpy::to_var(&a2.transposed(), Sharing::Auto, &Options::default()).unwrap();
+    assert_ne!(storage_range(copied.as_tensor()).unwrap().0, ptr);
+    drop((a, a2, var));
+    assert!(weak.upgrade().is_none());
+}
