@@ -244,6 +244,16 @@ pub enum Error {
         spec: String,
     },
 
+    /// A DLPack exchange that cannot be done (device memory, an element type outside the table,
+    /// another ABI version, a consumed capsule, a protocol argument that cannot be honoured).
+    #[error("{operation} refused: {reason}")]
+    DLPack {
+        /// "DLPack import" or "DLPack export".
+        operation: &'static str,
+        /// What is wrong, with the offending value, and what to do instead.
+        reason: String,
+    },
+
     /// A malformed `.npy` / `.npz` file.
     #[error("malformed .npy data{}: {reason}", source_name.as_ref().map(|p| format!(" in {}", p.display())).unwrap_or_default())]
     NpyFormat {

@@ -150,7 +150,8 @@ impl ArrayRef {
             }
             None => Buffer { ptr, len },
         };
-        let readonly = t.dims().iter().zip(t.stride()).any(|(&n, &s)| n > 1 && s == 0);
+        // broadcast axes of non-empty tensors (candle gives empty tensors zero strides too)
+        let readonly = t.elem_count() > 0 && t.dims().iter().zip(t.stride()).any(|(&n, &s)| n > 1 && s == 0);
         let owner = Arc::new(TensorOwner { tensor: t.clone(), base });
         // SAFETY: the buffer is (part of) the tensor's CPU storage, which candle never
         // reallocates and which the owner keeps alive; the layout is candle's own, so every

@@ -50,6 +50,7 @@
 //! - [`export`]: tensors out (`ArrayRef`, `ndarray` views and copies), owned `ndarray` in.
 //! - [`npy`]: `.npy` / `.npz` read, write, memory map.
 //! - [`device`]: `"cpu"` / `"cuda:N"` parsing, `cuda_if_available`.
+//! - [`dlpack`]: DLPack 1.1 export and import (zero-copy exchange with other frameworks).
 #![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod adopt;
@@ -57,6 +58,7 @@ pub mod array;
 pub mod convert;
 pub mod copy;
 pub mod device;
+pub mod dlpack;
 pub mod dtype;
 pub mod error;
 pub mod export;

@@ -145,6 +145,7 @@ fn class_of<'a>(c: &'a Classes, e: &Error) -> &'a Py<PyType> {
         | Error::Adoption(_) => &c.share,
         Error::NonCpuShare { .. } | Error::NotOnCpu { .. } | Error::CudaNotCompiled { .. } => &c.device,
         Error::NpyFormat { .. } | Error::Zip { .. } => &c.file_format,
+        Error::DLPack { .. } => &c.dlpack,
         Error::Candle(inner) => candle_class(c, inner),
         _ => &c.shape,
     }

@@ -20,12 +20,17 @@
 //! }
 //! ```
 //!
+//! DLPack (any framework's arrays, both ways) lives in [`dlpack`]:
+//! [`dlpack::tensor_from_dlpack`] shares a producer's memory as a tensor and
+//! [`dlpack::tensor_dlpack`] implements `__dlpack__`.
+//!
 //! Sharing NumPy memory needs the adopting allocator as the extension's global allocator
 //! (`#[global_allocator] static A: AdoptingAllocator = AdoptingAllocator::system();`) and
 //! [`install`] called once from the module initialiser; without the allocator `SharedTensor`
 //! fails with a clear `ShareError` and `AutoTensor` copies.
 
 pub mod array;
+pub mod dlpack;
 pub mod errors;
 pub mod export;
 

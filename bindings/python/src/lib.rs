@@ -1,11 +1,13 @@
 //! The native module of the `candle_numpy` Python package: registration only. Each concern
 //! lives in its own file: `tensor.rs` (the `Tensor` class), `convert.rs` (constructors and
-//! input normalisation), `dtype.rs` (dtype arguments), `index.rs` (basic slicing).
+//! input normalisation), `dtype.rs` (dtype arguments), `index.rs` (basic slicing), `dlpack.rs`
+//! (`from_dlpack`).
 
 use candle_numpy::adopt::AdoptingAllocator;
 use pyo3::prelude::*;
 
 mod convert;
+mod dlpack;
 mod dtype;
 mod index;
 mod tensor;
@@ -27,5 +29,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(convert::sharing_available, m)?)?;
     m.add_function(wrap_pyfunction!(convert::cuda_is_available, m)?)?;
     m.add_function(wrap_pyfunction!(convert::adopted_blocks, m)?)?;
+    m.add_function(wrap_pyfunction!(dlpack::from_dlpack, m)?)?;
+    m.add_function(wrap_pyfunction!(dlpack::live_dlpack_exports, m)?)?;
     Ok(())
 }

@@ -37,7 +37,11 @@ impl Drop for PyTensor {
 
 impl PyTensor {
     pub fn new(inner: Tensor, readonly: bool) -> Self {
-        let readonly = readonly || inner.dims().iter().zip(inner.stride()).any(|(&n, &s)| n > 1 && s == 0);
+        // a broadcast (stride-0 axis of length > 1) of a non-empty tensor: candle gives empty
+        // tensors zero strides too, and those have nothing to protect
+        let readonly = readonly
+            || (inner.elem_count() > 0
+                && inner.dims().iter().zip(inner.stride()).any(|(&n, &s)| n > 1 && s == 0));
         PyTensor { inner, readonly, requires_grad: false }
     }
 
@@ -495,6 +499,28 @@ impl PyTensor {
             })
             .collect::<PyResult<Vec<_>>>()?;
         PyList::new(py, items)?.try_iter().map(|it| it.into_any())
+    }
+
+    /// A DLPack capsule viewing this tensor's memory (no copy), for `np.from_dlpack(t)`,
+    /// `torch.from_dlpack(t)`, ...: versioned when `max_version >= (1, 0)` (read-only tensors
+    /// are flagged read-only), legacy otherwise; `copy=True` exports a copy. CPU tensors only.
+    #[pyo3(signature = (*, stream=None, max_version=None, dl_device=None, copy=None))]
+    fn __dlpack__<'py>(
+        &self,
+        py: Python<'py>,
+        stream: Option<&Bound<'py, PyAny>>,
+        max_version: Option<&Bound<'py, PyAny>>,
+        dl_device: Option<&Bound<'py, PyAny>>,
+        copy: Option<bool>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let dlpack = candle_numpy::python::dlpack::tensor_dlpack;
+        dlpack(py, &self.inner, self.readonly, stream, max_version, dl_device, copy)
+    }
+
+    /// `(device_type, device_id)` as DLPack numbers devices: `(1, 0)` on the CPU, `(2, N)` on
+    /// cuda:N.
+    fn __dlpack_device__(&self) -> (i32, i32) {
+        candle_numpy::python::dlpack::dlpack_device(&self.inner)
     }
 }
 

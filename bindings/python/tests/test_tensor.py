@@ -121,3 +121,9 @@ def test_exports(t):
 def test_iteration():
     rows = list(cn.tensor([[1, 2], [3, 4]]))
     assert [r.tolist() for r in rows] == [[1, 2], [3, 4]]
+
+
+def test_empty_tensors_are_writable_not_broadcasts():
+    e = cn.tensor(np.zeros((2, 0), dtype=np.float32))
+    assert not e.is_readonly
+    assert e.numpy().flags.writeable and e.shape == (2, 0)

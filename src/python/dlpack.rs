@@ -1,0 +1,420 @@
+//! DLPack capsules (the Python array-API protocol): `__dlpack__` exports, `from_dlpack`
+//! imports.
+//!
+//! | direction | function | copies? |
+//! | --- | --- | --- |
+//! | tensor -> capsule | [`tensor_dlpack`] (`Tensor.__dlpack__`) | no, unless `copy=True` (then flagged `IS_COPIED`) |
+//! | capsule -> [`ArrayRef`] | [`array_ref_from_capsule`] (consumes the capsule) | no |
+//! | any `__dlpack__` producer -> tensor | [`tensor_from_dlpack`] (`cn.from_dlpack`) | no: shares, or a precise error |
+//!
+//! Capsules follow the DLPack Python specification: the capsule pointer is the managed tensor
+//! itself, named `"dltensor_versioned"` (or `"dltensor"` for legacy consumers); a consumer
+//! renames it `"used_dltensor_versioned"` / `"used_dltensor"` and takes over the deleter; the
+//! capsule's destructor calls the deleter only while the capsule is unconsumed.
+//!
+//! Memory from a foreign producer is owned by a [`DLPackOwner`] whose deleter may run Python
+//! code (NumPy's decrefs the array), so it is released with [`Release::Defer`]: with the GIL
+//! held, as for NumPy arrays shared directly.
+
+use std::ffi::{c_void, CStr};
+
+use candle_core::Tensor;
+use numpy::PyUntypedArray;
+use pyo3::exceptions::PyTypeError;
+use pyo3::ffi;
+use pyo3::prelude::*;
+use pyo3::types::{PyCapsule, PyDict};
+
+use crate::adopt::{self, Release};
+use crate::array::ArrayRef;
+use crate::convert::{to_tensor, Options, Sharing};
+use crate::dlpack::{self, DLDevice, DLPackOwner, ExportOptions, Exported, DLPACK_VERSION};
+use crate::error::Error;
+use crate::python::{array_ref_from_ndarray, release_parked, to_pyerr};
+
+const VERSIONED: &CStr = c"dltensor_versioned";
+const USED_VERSIONED: &CStr = c"used_dltensor_versioned";
+const LEGACY: &CStr = c"dltensor";
+const USED_LEGACY: &CStr = c"used_dltensor";
+
+fn refused(operation: &'static str, reason: impl Into<String>) -> Error {
+    Error::DLPack { operation, reason: reason.into() }
+}
+
+fn type_name(obj: &Bound<'_, PyAny>) -> String {
+    obj.get_type().name().map(|n| n.to_string()).unwrap_or_else(|_| "?".into())
+}
+
+// ------------------------------------------------------------------------------------------
+// Export: tensor -> capsule
+// ------------------------------------------------------------------------------------------
+
+/// `__dlpack_device__`: `(device_type, device_id)`, e.g. `(1, 0)` for the CPU (`kDLCPU`) and
+/// `(2, N)` for `cuda:N` (`kDLCUDA`).
+pub fn dlpack_device(t: &Tensor) -> (i32, i32) {
+    let d = dlpack::device_of(t);
+    (d.device_type, d.device_id)
+}
+
+/// Wrap an export in a capsule named `"dltensor_versioned"` or `"dltensor"` (by its kind),
+/// whose destructor calls the deleter unless a consumer took the tensor.
+pub fn capsule_from_export(py: Python<'_>, export: Exported) -> PyResult<Bound<'_, PyAny>> {
+    let (name, destructor): (&CStr, ffi::PyCapsule_Destructor) = match export {
+        Exported::Versioned(_) => (VERSIONED, destroy_versioned),
+        Exported::Legacy(_) => (LEGACY, destroy_legacy),
+    };
+    // SAFETY: the pointer is a live managed tensor owned by `export`; the name is static, as
+    // the capsule API requires; the destructor matches the name.
+    let capsule = unsafe { ffi::PyCapsule_New(export.as_ptr(), name.as_ptr(), Some(destructor)) };
+    if capsule.is_null() {
+        // `export` still owns the tensor and frees it when dropped
+        return Err(PyErr::fetch(py));
+    }
+    // the capsule owns it now
+    let _ = export.into_raw();
+    // SAFETY: a new (owned) reference returned by PyCapsule_New.
+    Ok(unsafe { Bound::from_owned_ptr(py, capsule) })
+}
+
+/// The capsule destructors: CPython calls them with the GIL held when the capsule dies.
+unsafe extern "C" fn destroy_versioned(capsule: *mut ffi::PyObject) {
+    // SAFETY: called by CPython on a live capsule of ours (name `VERSIONED` or `USED_VERSIONED`).
+    unsafe {
+        destroy(capsule, VERSIONED, USED_VERSIONED, |p| {
+            let m = p.cast::<dlpack::DLManagedTensorVersioned>();
+            if let Some(deleter) = (*m).deleter {
+                deleter(m);
+            }
+        })
+    }
+}
+
+unsafe extern "C" fn destroy_legacy(capsule: *mut ffi::PyObject) {
+    // SAFETY: called by CPython on a live capsule of ours (name `LEGACY` or `USED_LEGACY`).
+    unsafe {
+        destroy(capsule, LEGACY, USED_LEGACY, |p| {
+            let m = p.cast::<dlpack::DLManagedTensor>();
+            if let Some(deleter) = (*m).deleter {
+                deleter(m);
+            }
+        })
+    }
+}
+
+/// The capsule destructor of the DLPack Python specification: the deleter runs only if no
+/// consumer renamed the capsule; an exception in flight is preserved.
+///
+/// # Safety
+/// `capsule` must be a live capsule (GIL held) whose pointer, under `name`, is a managed tensor
+/// that `delete` frees.
+#[allow(deprecated)] // PyErr_Fetch / PyErr_Restore: the abi3-py39 spelling
+unsafe fn destroy(capsule: *mut ffi::PyObject, name: &CStr, used: &CStr, delete: unsafe fn(*mut c_void)) {
+    // SAFETY: the caller's contract: a live capsule, GIL held.
+    unsafe {
+        if ffi::PyCapsule_IsValid(capsule, used.as_ptr()) == 1 {
+            return; // consumed: the consumer calls the deleter
+        }
+        let (mut ty, mut value, mut tb) = (std::ptr::null_mut(), std::ptr::null_mut(), std::ptr::null_mut());
+        ffi::PyErr_Fetch(&mut ty, &mut value, &mut tb);
+        let managed = ffi::PyCapsule_GetPointer(capsule, name.as_ptr());
+        if managed.is_null() {
+            ffi::PyErr_WriteUnraisable(capsule);
+        } else {
+            delete(managed);
+            // the tensor clone may have held the last use of a shared NumPy array: release it
+            // now that we hold the GIL
+            adopt::drain_released();
+        }
+        ffi::PyErr_Restore(ty, value, tb);
+    }
+}
+
+/// A `(device_type, device_id)` pair as a device (numbers outside `int32` name no device).
+fn device(pair: (i64, i64)) -> DLDevice {
+    let narrow = |v: i64| i32::try_from(v).unwrap_or(i32::MIN);
+    DLDevice { device_type: narrow(pair.0), device_id: narrow(pair.1) }
+}
+
+/// Parse a `(major, minor)` or `(device_type, device_id)` pair.
+fn pair(arg: &Bound<'_, PyAny>, what: &str) -> PyResult<(i64, i64)> {
+    arg.extract::<(i64, i64)>().map_err(|_| {
+        PyTypeError::new_err(format!(
+            "{what} must be a tuple of two ints, got {}",
+            arg.repr().map_or_else(|_| "?".into(), |r| r.to_string())
+        ))
+    })
+}
+
+/// `Tensor.__dlpack__(*, stream=None, max_version=None, dl_device=None, copy=None)` for a
+/// tensor whose read-only state is `readonly`.
+///
+/// A versioned capsule when `max_version >= (1, 0)`, else a legacy one (which cannot carry the
+/// read-only flag, so read-only tensors need a versioned capsule or a copy). `copy=True` exports
+/// a fresh copy flagged `IS_COPIED`; `copy=False` and `None` never copy (none is needed on the
+/// CPU). `stream` must be `None` (CPU memory has no streams) and `dl_device`, when given, the
+/// CPU `(1, 0)`; anything else is a `DLPackError` (a `BufferError`). CUDA tensors are refused
+/// with a `DeviceError`, unless `dl_device=(1, 0)` asks for a host copy (not with `copy=False`).
+pub fn tensor_dlpack<'py>(
+    py: Python<'py>,
+    t: &Tensor,
+    readonly: bool,
+    stream: Option<&Bound<'py, PyAny>>,
+    max_version: Option<&Bound<'py, PyAny>>,
+    dl_device: Option<&Bound<'py, PyAny>>,
+    copy: Option<bool>,
+) -> PyResult<Bound<'py, PyAny>> {
+    release_parked(py);
+    let max_version = match max_version.filter(|v| !v.is_none()) {
+        None => None,
+        Some(v) => {
+            let (major, minor) = pair(v, "max_version")?;
+            Some((major.clamp(0, u32::MAX as i64) as u32, minor.clamp(0, u32::MAX as i64) as u32))
+        }
+    };
+    let target = match dl_device.filter(|d| !d.is_none()) {
+        None => None,
+        Some(d) => {
+            let (device_type, device_id) = pair(d, "dl_device")?;
+            let requested = device((device_type, device_id));
+            if requested != DLDevice::CPU {
+                return Err(to_pyerr(
+                    py,
+                    refused(
+                        "DLPack export",
+                        format!(
+                            "dl_device={requested} ({device_type}, {device_id}) was requested, but \
+                             candle_numpy exports to the CPU (1, 0) only; import on the CPU and \
+                             move the result, or pass dl_device=None"
+                        ),
+                    ),
+                ));
+            }
+            Some(requested)
+        }
+    };
+    let source = dlpack::device_of(t);
+    if let Some(s) = stream.filter(|s| !s.is_none()) {
+        if source == DLDevice::CPU {
+            return Err(to_pyerr(
+                py,
+                refused(
+                    "DLPack export",
+                    format!(
+                        "stream={} was passed for a CPU tensor; CPU memory has no streams, pass \
+                         stream=None",
+                        s.repr().map_or_else(|_| "?".into(), |r| r.to_string())
+                    ),
+                ),
+            ));
+        }
+    }
+    // a device tensor asked for on the CPU: a host copy, unless copy=False forbids it
+    let host_copy = source != DLDevice::CPU && target == Some(DLDevice::CPU);
+    if host_copy && copy == Some(false) {
+        return Err(to_pyerr(
+            py,
+            refused(
+                "DLPack export",
+                format!(
+                    "the tensor lives on {source} and dl_device=(1, 0) needs a copy to host memory, \
+                     but copy=False forbids one; pass copy=None or copy=True"
+                ),
+            ),
+        ));
+    }
+    let t = if host_copy {
+        let t = t.clone();
+        py.detach(move || t.to_device(&candle_core::Device::Cpu)).map_err(|e| to_pyerr(py, e.into()))?
+    } else {
+        t.clone()
+    };
+    let opts = ExportOptions {
+        version: ExportOptions::negotiate(max_version),
+        // a host copy is fresh memory: writable, whatever the source was
+        read_only: readonly && !host_copy,
+        copy: copy == Some(true) && !host_copy,
+    };
+    let mut export = py.detach(|| dlpack::export(&t, &opts)).map_err(|e| to_pyerr(py, e))?;
+    if host_copy {
+        // the transfer already made a fresh host copy: say so
+        if let Exported::Versioned(p) = &mut export {
+            // SAFETY: a live export we own, not yet handed to anyone.
+            unsafe { p.as_mut().flags |= dlpack::IS_COPIED };
+        }
+    }
+    capsule_from_export(py, export)
+}
+
+// ------------------------------------------------------------------------------------------
+// Import: capsule -> ArrayRef -> tensor
+// ------------------------------------------------------------------------------------------
+
+/// Consume a DLPack capsule (rename it `"used_dltensor_versioned"` / `"used_dltensor"`) and
+/// describe its memory as an [`ArrayRef`] (no copy).
+///
+/// The deleter runs exactly once: when the returned array and every tensor sharing it are gone
+/// (with the GIL, through [`Release::Defer`], for foreign producers), or right away on error.
+/// A capsule that was already consumed, or that is not a DLPack capsule, raises `DLPackError`.
+pub fn array_ref_from_capsule(capsule: &Bound<'_, PyAny>) -> PyResult<ArrayRef> {
+    let py = capsule.py();
+    let raw = capsule.as_ptr();
+    if !capsule.is_instance_of::<PyCapsule>() {
+        return Err(PyTypeError::new_err(format!(
+            "expected a DLPack capsule (from x.__dlpack__()), got {}",
+            type_name(capsule)
+        )));
+    }
+    // SAFETY: a live capsule (checked above), GIL held.
+    let name_ptr = unsafe { ffi::PyCapsule_GetName(raw) };
+    if name_ptr.is_null() {
+        if let Some(e) = PyErr::take(py) {
+            return Err(e);
+        }
+    }
+    let name = if name_ptr.is_null() {
+        None
+    } else {
+        // SAFETY: capsule names are NUL-terminated strings the capsule keeps alive.
+        Some(unsafe { CStr::from_ptr(name_ptr) })
+    };
+    let (versioned, name, used) = match name {
+        Some(n) if n == VERSIONED => (true, VERSIONED, USED_VERSIONED),
+        Some(n) if n == LEGACY => (false, LEGACY, USED_LEGACY),
+        Some(n) if n == USED_VERSIONED || n == USED_LEGACY => {
+            return Err(to_pyerr(
+                py,
+                refused(
+                    "DLPack import",
+                    format!(
+                        "the capsule was already consumed (its name is {:?}): a DLPack capsule can \
+                         be imported once; call x.__dlpack__() again for a new one",
+                        n.to_string_lossy()
+                    ),
+                ),
+            ));
+        }
+        other => {
+            return Err(to_pyerr(
+                py,
+                refused(
+                    "DLPack import",
+                    format!(
+                        "a capsule named {:?} is not a DLPack capsule (expected \"dltensor_versioned\" \
+                         or \"dltensor\")",
+                        other.map(|n| n.to_string_lossy().into_owned())
+                    ),
+                ),
+            ));
+        }
+    };
+    // SAFETY: a live capsule with this name.
+    let managed = unsafe { ffi::PyCapsule_GetPointer(raw, name.as_ptr()) };
+    if managed.is_null() {
+        return Err(PyErr::fetch(py));
+    }
+    // Consume it: from here on the deleter is ours to call (the capsule destructor skips it).
+    // SAFETY: a live capsule; the new name is static.
+    if unsafe { ffi::PyCapsule_SetName(raw, used.as_ptr()) } != 0 {
+        return Err(PyErr::fetch(py));
+    }
+    // SAFETY: the managed tensor came from an unconsumed capsule of the right name, which we
+    // just marked consumed, so it is handed over exactly once; the producer keeps its memory
+    // valid until the deleter runs (DLPack's promise).
+    let imported = unsafe {
+        if versioned {
+            dlpack::import_versioned(managed.cast())
+        } else {
+            dlpack::import_legacy(managed.cast())
+        }
+    };
+    let a = imported.map_err(|e| to_pyerr(py, e))?;
+    Ok(if a.owner().is::<DLPackOwner>() {
+        // a foreign deleter may run Python code: release it with the GIL held
+        let identity = a.owner_identity();
+        a.with_owner_identity(identity, Release::Defer)
+    } else {
+        a
+    })
+}
+
+/// When `obj` is an ndarray whose capsule described exactly its own memory (NumPy shared, did
+/// not copy), describe it the way `cn.from_numpy` does instead: owned by the array's root
+/// owner, over the root's whole buffer. Sharing then reference-counts the same adoption as
+/// `cn.from_numpy` of the same memory, views whose last row stops short of the buffer end can
+/// be shared, and NumPy views of our own tensors map back to those tensors.
+fn prefer_ndarray_root(obj: &Bound<'_, PyAny>, a: ArrayRef) -> ArrayRef {
+    let Ok(arr) = obj.cast::<PyUntypedArray>() else { return a };
+    if !a.owner().is::<DLPackOwner>() {
+        return a;
+    }
+    let Ok(b) = array_ref_from_ndarray(arr) else { return a };
+    let same_strides =
+        a.shape().iter().zip(a.strides().iter().zip(b.strides())).all(|(&n, (&sa, &sb))| n <= 1 || sa == sb);
+    if b.data_ptr() != a.data_ptr() || b.dtype() != a.dtype() || b.shape() != a.shape() || !same_strides {
+        return a;
+    }
+    if a.is_readonly() {
+        b.into_readonly()
+    } else {
+        b
+    }
+}
+
+/// `from_dlpack(obj)`: share the memory of any DLPack producer (an object with `__dlpack__`,
+/// or a capsule) as a tensor, without copying. Returns the tensor and whether it is read-only
+/// (the producer flagged the memory read-only).
+///
+/// Calls `obj.__dlpack__(max_version=(1, 1))`, falling back to `obj.__dlpack__()` for
+/// producers that predate `max_version` (they raise `TypeError`). A producer whose
+/// `__dlpack_device__` is not host memory is refused before it exports anything. Sharing
+/// follows `cn.from_numpy`: a precise error instead of a copy when the memory cannot be shared
+/// (dtypes that need widening, negative strides, ...); empty tensors, which have no memory to
+/// share, come out as new empty tensors.
+pub fn tensor_from_dlpack(obj: &Bound<'_, PyAny>) -> PyResult<(Tensor, bool)> {
+    let py = obj.py();
+    release_parked(py);
+    let capsule = if obj.is_instance_of::<PyCapsule>() {
+        obj.clone()
+    } else {
+        if !obj.hasattr("__dlpack__")? {
+            return Err(PyTypeError::new_err(format!(
+                "from_dlpack expects an object with __dlpack__ (a NumPy, PyTorch, JAX or CuPy \
+                 array, a candle_numpy.Tensor, ...) or a DLPack capsule, got {}",
+                type_name(obj)
+            )));
+        }
+        if let Ok(method) = obj.getattr("__dlpack_device__") {
+            let location = device(pair(&method.call0()?, "__dlpack_device__()")?);
+            if !location.is_host_accessible() {
+                return Err(to_pyerr(py, refused_device(location)));
+            }
+        }
+        let kwargs = PyDict::new(py);
+        kwargs.set_item("max_version", (DLPACK_VERSION.major, DLPACK_VERSION.minor))?;
+        match obj.call_method("__dlpack__", (), Some(&kwargs)) {
+            Ok(c) => c,
+            Err(e) if e.is_instance_of::<PyTypeError>(py) => obj.call_method0("__dlpack__")?,
+            Err(e) => return Err(e),
+        }
+    };
+    let a = prefer_ndarray_root(obj, array_ref_from_capsule(&capsule)?);
+    let readonly = a.is_readonly();
+    let mode = if a.is_empty() { Sharing::Copy } else { Sharing::Share };
+    let opts = Options::default().allow_readonly(true);
+    let t = py.detach(|| to_tensor(&a, mode, &opts)).map_err(|e| to_pyerr(py, e))?;
+    // `a` (and with it, possibly, the producer's deleter) is dropped here, with the GIL held
+    drop(a);
+    Ok((t, readonly && mode == Sharing::Share))
+}
+
+fn refused_device(device: DLDevice) -> Error {
+    refused(
+        "DLPack import",
+        format!(
+            "the object lives on {device} (__dlpack_device__() = ({}, {})), but only host (CPU) \
+             memory can be imported; copy it to the CPU first (PyTorch: x.cpu(), CuPy: x.get(), \
+             JAX: jax.device_get(x)) and import that",
+            device.device_type, device.device_id
+        ),
+    )
+}
