@@ -273,7 +273,27 @@ fn gather_into<S: CastTo<D>, D: Send>(src: &ArrayRef, out: &mut [MaybeUninit<D>]
     debug_assert_eq!(walk.len(), out.len());
     let base = SendPtr(src.data_ptr());
     let bytes = std::mem::size_of_val(out);
-    if !threads || bytes < PARALLEL_THRESHOLD {
+    let parallel = threads && bytes >= PARALLEL_THRESHOLD;
+    if let Some(t) = Transpose::of::<S>(&walk) {
+        // Rows of the output are columns of the source: copy in tiles so both sides stay in
+        // cache (a plain walk reads one element per cache line).
+        let row_len = t.cols;
+        let rows_per_chunk = if parallel {
+            (CHUNK_BYTES / (row_len * std::mem::size_of::<D>()).max(1)).max(TILE)
+        } else {
+            out.len() / row_len
+        };
+        out.par_chunks_mut(rows_per_chunk.max(1) * row_len)
+            .enumerate()
+            .with_min_len(if parallel { 1 } else { usize::MAX })
+            .for_each(|(i, part)| {
+                // SAFETY: every element the walk addresses lies inside the live buffer (checked at
+                // construction); each chunk covers whole, disjoint output rows.
+                unsafe { t.copy_rows::<S, D>(base.get(), swap, i * rows_per_chunk.max(1), part) };
+            });
+        return;
+    }
+    if !parallel {
         // SAFETY: ArrayRef guarantees (checked at construction) that every element it
         // describes lies inside the live buffer.
         unsafe { gather_range::<S, D>(base.get(), &walk, swap, 0, out) };
@@ -284,6 +304,89 @@ fn gather_into<S: CastTo<D>, D: Send>(src: &ArrayRef, out: &mut [MaybeUninit<D>]
         // SAFETY: as above; each chunk addresses a disjoint range of flat indices.
         unsafe { gather_range::<S, D>(base.get(), &walk, swap, i * chunk, part) };
     });
+}
+
+/// Side of the square tiles of the transposing copy.
+const TILE: usize = 32;
+
+/// A walk whose last output axis is strided in the source while the one before it is
+/// contiguous there: a (batched) transpose.
+struct Transpose<'a> {
+    walk: &'a Walk,
+    /// Length of the contiguous source axis (output rows per matrix).
+    rows: usize,
+    /// Length of the last output axis (output row length).
+    cols: usize,
+    /// Byte stride of the last output axis in the source.
+    col_stride: isize,
+    /// Byte stride of the contiguous axis (the element size, possibly negative).
+    row_stride: isize,
+}
+
+impl<'a> Transpose<'a> {
+    fn of<S>(walk: &'a Walk) -> Option<Transpose<'a>> {
+        let r = walk.shape.len();
+        let size = std::mem::size_of::<S>() as isize;
+        if r < 2 || walk.shape[r - 1] < 2 || walk.shape[r - 2] < 2 {
+            return None;
+        }
+        let (row_stride, col_stride) = (walk.strides[r - 2], walk.strides[r - 1]);
+        if row_stride.abs() != size || col_stride.abs() == size {
+            return None;
+        }
+        Some(Transpose { walk, rows: walk.shape[r - 2], cols: walk.shape[r - 1], col_stride, row_stride })
+    }
+
+    /// Byte offset of the first element of output row `row` (counting across matrices).
+    fn row_offset(&self, row: usize) -> isize {
+        let r = self.walk.shape.len();
+        let (matrix, i) = (row / self.rows, row % self.rows);
+        let mut rem = matrix;
+        let mut off = i as isize * self.row_stride;
+        for ax in (0..r - 2).rev() {
+            off += (rem % self.walk.shape[ax]) as isize * self.walk.strides[ax];
+            rem /= self.walk.shape[ax];
+        }
+        off
+    }
+
+    /// Copy whole output rows starting at `first_row` into `out` (a multiple of `cols` long).
+    ///
+    /// # Safety
+    /// `base` plus every offset of the walk must be readable for `size_of::<S>()` bytes.
+    unsafe fn copy_rows<S: CastTo<D>, D>(
+        &self,
+        base: *const u8,
+        swap: bool,
+        first_row: usize,
+        out: &mut [MaybeUninit<D>],
+    ) {
+        let n_rows = out.len() / self.cols;
+        let mut r0 = 0;
+        while r0 < n_rows {
+            // a block of rows that stays inside one matrix
+            let row = first_row + r0;
+            let r1 = (r0 + TILE).min(n_rows).min(r0 + (self.rows - row % self.rows));
+            let start = self.row_offset(row);
+            for j0 in (0..self.cols).step_by(TILE) {
+                let j1 = (j0 + TILE).min(self.cols);
+                for i in r0..r1 {
+                    let row = start + (i - r0) as isize * self.row_stride;
+                    let dst = &mut out[i * self.cols + j0..i * self.cols + j1];
+                    for (k, o) in dst.iter_mut().enumerate() {
+                        // SAFETY: row `first_row + i`, column `j0 + k` is an element of the walk.
+                        let x = unsafe {
+                            base.offset(row + (j0 + k) as isize * self.col_stride)
+                                .cast::<S>()
+                                .read_unaligned()
+                        };
+                        o.write(if swap { x.swap() } else { x }.cast());
+                    }
+                }
+            }
+            r0 = r1;
+        }
+    }
 }
 
 #[derive(Clone, Copy)]
@@ -648,6 +751,44 @@ mod tests {
                     assert_eq!(s[i * c + j], (off + i as isize * s0 + j as isize * s1) as f64);
                 }
             }
+        }
+    }
+
+    #[test]
+    fn tiled_transposes_match_the_plain_walk() {
+        // batched transposes with sizes that are not multiples of the tile, byte-swapped and
+        // cast, through the tiled path (and in parallel chunks for the large one)
+        for (shape, threads) in [(vec![3usize, 37, 45], false), (vec![2, 700, 300], true)] {
+            let n: usize = shape.iter().product();
+            let a = ArrayRef::from_vec((0..n).map(|i| i as f64).collect::<Vec<_>>(), &shape).unwrap();
+            let t = a.permuted(&[0, 2, 1]).unwrap();
+            assert!(Transpose::of::<f64>(&Walk::new(t.shape(), t.strides())).is_some());
+            let got = gathered(&t, threads);
+            let (b, r, c) = (t.shape()[0], t.shape()[1], t.shape()[2]);
+            for bi in 0..b {
+                for i in (0..r).step_by(7) {
+                    for j in (0..c).step_by(5) {
+                        let src = (bi * shape[1] * shape[2] + j * shape[2] + i) as f64;
+                        assert_eq!(got[bi * r * c + i * c + j], src);
+                    }
+                }
+            }
+            let swapped = t.with_byte_order(if cfg!(target_endian = "little") {
+                ByteOrder::Big
+            } else {
+                ByteOrder::Little
+            });
+            let f32s = match copy_to_storage_with(&swapped, Some(DType::F32), threads).unwrap() {
+                CpuStorage::F32(v) => v,
+                _ => unreachable!(),
+            };
+            let reference: Vec<f32> =
+                got.iter().map(|x| f64::from_bits(x.to_bits().swap_bytes()) as f32).collect();
+            assert_eq!(f32s.len(), reference.len());
+            assert!(f32s
+                .iter()
+                .zip(&reference)
+                .all(|(a, b)| a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan())));
         }
     }
 
