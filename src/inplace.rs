@@ -39,9 +39,13 @@ pub fn assign(dst: &Tensor, src: &Tensor) -> Result<()> {
         return Ok(());
     }
     let src = src.to_dtype(dst.dtype())?.broadcast_as(dst.shape())?;
-    // a fresh contiguous buffer: never aliased with dst
-    let src = src.copy()?.contiguous()?;
-    let src = if src.is_contiguous() && src.layout().start_offset() == 0 { src } else { src.copy()? };
+    // Only a source that lives in dst's own storage needs a private copy first (writes would
+    // otherwise read values already overwritten); a fresh result (`t + 1`) is written as is.
+    let aliased = matches!(
+        (crate::export::storage_range(&src), crate::export::storage_range(dst)),
+        (Ok((a, _)), Ok((b, _))) if a == b
+    );
+    let src = if aliased { src.copy()?.contiguous()? } else { src.contiguous()? };
     dst.inplace_op2(&src, &Assign)?;
     Ok(())
 }

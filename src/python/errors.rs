@@ -134,19 +134,12 @@ fn class_of<'a>(c: &'a Classes, e: &Error) -> &'a Py<PyType> {
     match e {
         Error::UnsupportedDType { .. } | Error::DTypeMismatch { .. } => &c.dtype,
         Error::Widening { .. } | Error::ShareCast { .. } => &c.share_dtype,
-        Error::NegativeStride { .. }
-        | Error::StrideNotMultiple { .. }
-        | Error::Misaligned { .. }
-        | Error::ByteOrder { .. }
-        | Error::EmptyShare { .. }
-        | Error::ReadOnly { .. }
-        | Error::LayoutNotExpressible { .. }
-        | Error::SharingUnavailable
-        | Error::Adoption(_) => &c.share,
         Error::NonCpuShare { .. } | Error::NotOnCpu { .. } | Error::CudaNotCompiled { .. } => &c.device,
         Error::NpyFormat { .. } | Error::Zip { .. } => &c.file_format,
         Error::DLPack { .. } => &c.dlpack,
         Error::Candle(inner) => candle_class(c, inner),
+        // every other refusal of Sharing::Share
+        e if e.is_share_refusal() => &c.share,
         _ => &c.shape,
     }
 }
