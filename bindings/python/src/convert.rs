@@ -110,9 +110,41 @@ pub fn convert(
         return Ok(PyTensor::new(t, false));
     }
 
+    let has = |name: &str| data.hasattr(name).unwrap_or(false);
+    // DLPack producers (torch, jax, cupy, ...): shared through the capsule, then cast, moved or
+    // copied as the mode asks
+    let via_dlpack = if has("__dlpack__") && has("__dlpack_device__") {
+        match candle_numpy::python::dlpack::tensor_from_dlpack(data) {
+            Ok(found) => Some(found),
+            // a layout or device DLPack cannot share: Copy/Auto go through NumPy below
+            Err(e) if mode != Sharing::Share && (has("__array__") || has("__array_interface__")) => {
+                drop(e);
+                None
+            }
+            Err(e) => return Err(e),
+        }
+    } else {
+        None
+    };
+    if let Some((t, readonly)) = via_dlpack {
+        let shared = PyTensor::new(t, readonly);
+        return match mode {
+            Sharing::Share if dtype.is_none() && device.is_cpu() => Ok(shared),
+            Sharing::Share => Err(Error::ShareCast {
+                from: candle_numpy::dtype::candle_numpy_name(shared.inner.dtype()),
+                to: dtype.map(|d| d.as_str()).unwrap_or("another device"),
+            }
+            .into()),
+            Sharing::Auto => {
+                let moved = retarget(py, &shared.inner, dtype, &device, false)?;
+                let same = moved.same_storage_as(&shared.inner);
+                Ok(PyTensor::new(moved, readonly && same))
+            }
+            Sharing::Copy => Ok(PyTensor::new(retarget(py, &shared.inner, dtype, &device, true)?, false)),
+        };
+    }
     // array-likes: __array_interface__ and the buffer protocol convert without copying;
     // __array__ (pandas, xarray, ...) may copy
-    let has = |name: &str| data.hasattr(name).unwrap_or(false);
     if has("__array_interface__")
         || has("__array__")
         || pyo3::types::PyMemoryView::from(data).is_ok()

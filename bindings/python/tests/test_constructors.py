@@ -121,3 +121,39 @@ def test_tensors_as_input():
     c = cn.tensor(t)
     assert data_ptr(c.numpy()) != data_ptr(t.numpy())
     assert cn.tensor(t, dtype="float64").dtype == "float64"
+
+
+class _DLPackOnly:
+    """A producer that offers nothing but DLPack (as jax/cupy/torch do, among other things)."""
+
+    def __init__(self, a):
+        self._a = a
+
+    def __dlpack__(self, **kwargs):
+        return self._a.__dlpack__(**kwargs)
+
+    def __dlpack_device__(self):
+        return self._a.__dlpack_device__()
+
+
+def test_dlpack_producers_share_or_copy_by_mode():
+    a = np.arange(6, dtype=np.float32)
+    shared = cn.from_numpy(_DLPackOnly(a))
+    assert cn.shares_memory(a, shared)
+    auto = cn.as_tensor(_DLPackOnly(a))
+    assert cn.shares_memory(a, auto)
+    copied = cn.tensor(_DLPackOnly(a), dtype="float64")
+    assert not cn.shares_memory(a, copied) and copied.tolist() == a.tolist()
+    with pytest.raises(cn.ShareDTypeError):
+        cn.to_tensor(_DLPackOnly(a), mode="share", dtype="float16")
+
+
+def test_bfloat16_export_without_ml_dtypes_is_a_clear_error(monkeypatch):
+    t = cn.tensor([1.0, 2.0], dtype="bfloat16")
+    import sys
+
+    monkeypatch.setitem(sys.modules, "ml_dtypes", None)  # import ml_dtypes now fails
+    with pytest.raises(cn.DTypeError, match="ml_dtypes") as e:
+        t.numpy()
+    assert "float32" in str(e.value)
+    assert t.float().numpy().tolist() == [1.0, 2.0]
