@@ -33,6 +33,8 @@ from ._native import (
     to_tensor,
 )
 
+from . import tf, torch  # noqa: E402  (the facades build on the names above)
+
 __version__ = "0.1.0"
 
 __all__ = [
@@ -53,7 +55,9 @@ __all__ = [
     "shares_memory",
     "sharing_available",
     "tensor",
+    "tf",
     "to_tensor",
+    "torch",
 ]
 
 

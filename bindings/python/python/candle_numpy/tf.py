@@ -1,0 +1,66 @@
+"""TensorFlow-style constructors over candle_numpy, with TF's semantics: they always copy.
+
+``cn.tf.convert_to_tensor(value, dtype=None, dtype_hint=None, name=None)`` and
+``cn.tf.constant(value, dtype=None, shape=None)`` return independent tensors, as TensorFlow's do.
+Python lists infer as TF does: float -> float32, int -> int32, bool -> uint8 (candle has no bool).
+``constant(value, shape=...)`` broadcasts a scalar (or reshapes a matching list), as in TF.
+
+Example:
+    >>> import candle_numpy as cn
+    >>> cn.tf.constant(0.5, shape=(2, 3)).shape
+    (2, 3)
+"""
+
+import numpy as np
+
+from . import _native
+from ._dtypes import NAMES as _NAMES, TF_ALIASES as _ALIASES, is_python_data as _is_python_data
+
+__all__ = ["constant", "convert_to_tensor"] + sorted(_NAMES) + sorted(_ALIASES)
+
+globals().update(_NAMES)
+globals().update({alias: _NAMES[target] for alias, target in _ALIASES.items()})
+
+
+def _infer(value, dtype):
+    t = _native.tensor(value, dtype=dtype)
+    # TF infers int32 for Python ints (the core infers torch's int64)
+    if dtype is None and _is_python_data(value) and t.dtype == "int64":
+        t = t.int()
+    return t
+
+
+def convert_to_tensor(value, dtype=None, dtype_hint=None, name=None):
+    """Copy ``value`` into a new tensor (``tf.convert_to_tensor``).
+
+    Args:
+        value: an array, tensor, Python scalar or nested list.
+        dtype: the dtype to produce (a cast).
+        dtype_hint: the dtype to use for Python data when ``dtype`` is None (ignored for arrays
+            and tensors, which keep theirs).
+        name: accepted for compatibility; unused.
+    """
+    del name
+    if dtype is None and dtype_hint is not None and _is_python_data(value):
+        dtype = dtype_hint
+    return _infer(value, dtype)
+
+
+def constant(value, dtype=None, shape=None):
+    """A new tensor holding ``value`` (``tf.constant``); ``shape`` broadcasts a scalar.
+
+    Raises:
+        ValueError: ``value`` has neither one element nor ``prod(shape)`` elements.
+    """
+    t = _infer(value, dtype)
+    if shape is None:
+        return t
+    shape = tuple(int(d) for d in (shape if isinstance(shape, (tuple, list)) else (shape,)))
+    n = int(np.prod(shape)) if shape else 1
+    size = int(np.prod(t.shape)) if t.shape else 1
+    if size == n:
+        return t.reshape(*shape) if shape else t.reshape(())
+    if size == 1:
+        return _native.tensor(np.broadcast_to(t.numpy().reshape(()), shape), dtype=t.dtype)
+    raise ValueError(f"constant: value has {size} elements, which cannot fill shape {shape}; "
+                     "pass one element to broadcast, or exactly prod(shape)")
