@@ -289,6 +289,63 @@ pub enum Error {
     #[error("cannot share: {0}; use Sharing::Copy (or Auto)")]
     Adoption(crate::adopt::AdoptError),
 
+    /// A data-pipeline argument out of range (batch size 0, shard index >= num_shards, ...).
+    #[error("{operation}: {argument} {value} is invalid; {fix}")]
+    InvalidArgument {
+        /// The step or constructor ("batch", "shard", "DataLoader", ...).
+        operation: &'static str,
+        /// The argument's name.
+        argument: &'static str,
+        /// The value given.
+        value: String,
+        /// What to pass instead.
+        fix: &'static str,
+    },
+
+    /// Dataset fields whose first (sample) dimensions disagree.
+    #[error(
+        "dataset fields disagree on the number of samples: field {first} has {first_len} \
+         samples but field {field} has {len}; every field's first dimension is the sample axis, \
+         so slice them to the same length"
+    )]
+    SampleCountMismatch {
+        /// The first field (index or dict key).
+        first: String,
+        /// Its number of samples.
+        first_len: usize,
+        /// The field that disagrees.
+        field: String,
+        /// Its number of samples.
+        len: usize,
+    },
+
+    /// `batch` applied to an already batched dataset.
+    #[error(
+        "batch({size}) after batch: nested batches are not supported; batch once with the \
+         product of the sizes, or reshape the batches"
+    )]
+    NestedBatch {
+        /// The second batch size.
+        size: u64,
+    },
+
+    /// `len()` of a dataset whose length is infinite or unknown.
+    #[error(
+        "len() of a dataset with {cardinality} cardinality; use cardinality(), or take(n) to \
+         bound it"
+    )]
+    UnboundedLength {
+        /// "infinite" or "unknown".
+        cardinality: &'static str,
+    },
+
+    /// The background prefetch thread could not start or failed.
+    #[error("prefetch thread failed: {reason}; iterate without prefetch to see the error in place")]
+    PrefetchFailed {
+        /// What happened.
+        reason: String,
+    },
+
     /// An error raised by candle itself.
     #[error(transparent)]
     Candle(#[from] candle_core::Error),

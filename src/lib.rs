@@ -51,12 +51,15 @@
 //! - [`npy`]: `.npy` / `.npz` read, write, memory map.
 //! - [`device`]: `"cpu"` / `"cuda:N"` parsing, `cuda_if_available`.
 //! - [`dlpack`]: DLPack 1.1 export and import (zero-copy exchange with other frameworks).
+//! - [`data`]: the batching engine (order, shard, gather, prefetch) under both facades.
+//! - [`torch`] / [`tf`]: PyTorch- and TensorFlow-style constructors and data loaders.
 #![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod adopt;
 pub mod array;
 pub mod convert;
 pub mod copy;
+pub mod data;
 pub mod device;
 pub mod dlpack;
 pub mod dtype;
@@ -67,6 +70,8 @@ pub mod npy;
 #[cfg(feature = "python")]
 pub mod python;
 pub mod share;
+pub mod tf;
+pub mod torch;
 
 pub use array::{ArrayRef, Buffer, Element, Owner};
 pub use convert::{to_tensor, to_var, Options, Sharing};

@@ -1,0 +1,172 @@
+//! [`Pipeline`]: a source plus validated steps; [`Batches`]: one pass over it.
+
+use std::sync::Arc;
+
+use super::fields::Fields;
+use super::gather::gather;
+use super::op::{Cardinality, Op};
+use super::prefetch::Prefetch;
+use super::source::Source;
+use super::stream::{build, Stream};
+use crate::error::{Error, Result};
+
+/// A dataset: a [`Source`] and the [`Op`]s applied to its stream of samples.
+///
+/// Immutable and cheap to clone (the source is shared); [`Pipeline::then`] returns a new
+/// pipeline. [`Pipeline::iter`] runs one pass for an epoch key: the order is a pure function of
+/// the steps (with their seeds), the source length and that key.
+///
+/// ```
+/// use candle_core::{Device, Tensor};
+/// use candle_numpy::data::{Op, Pipeline, Source};
+/// let x = Tensor::arange(0u32, 10, &Device::Cpu)?;
+/// let p = Pipeline::new(Source::new(x)?)
+///     .then(Op::Shuffle { buffer_size: 10, seed: 1, reshuffle_each_iteration: true })?
+///     .then(Op::Batch { size: 4, drop_remainder: false })?;
+/// let sizes: Vec<usize> = p.iter(0).map(|b| Ok(b?.tensors()[0].dim(0)?)).collect::<candle_numpy::Result<_>>()?;
+/// assert_eq!(sizes, [4, 4, 2]);
+/// # Ok::<(), candle_numpy::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Pipeline {
+    source: Arc<Source>,
+    ops: Arc<[Op]>,
+}
+
+impl Pipeline {
+    /// A pipeline that yields each sample of `source` once, in order.
+    pub fn new(source: Source) -> Self {
+        Pipeline { source: Arc::new(source), ops: Arc::from(Vec::new()) }
+    }
+
+    /// The source.
+    pub fn source(&self) -> &Source {
+        &self.source
+    }
+
+    /// The steps, in order.
+    pub fn ops(&self) -> &[Op] {
+        &self.ops
+    }
+
+    /// Whether a `Batch` step is present (elements then have a batch axis).
+    pub fn is_batched(&self) -> bool {
+        self.ops.iter().any(|op| matches!(op, Op::Batch { .. }))
+    }
+
+    /// A new pipeline with `op` appended, after checking its arguments.
+    pub fn then(&self, op: Op) -> Result<Pipeline> {
+        validate(&op, self)?;
+        let mut ops = self.ops.to_vec();
+        ops.push(op);
+        Ok(Pipeline { source: self.source.clone(), ops: Arc::from(ops) })
+    }
+
+    /// How many elements one pass yields.
+    pub fn cardinality(&self) -> Cardinality {
+        self.ops.iter().fold(Cardinality::Finite(self.source.len()), |c, op| c.after(op))
+    }
+
+    /// The queue depth of background prefetch (0: none).
+    pub fn prefetch_depth(&self) -> usize {
+        self.ops
+            .iter()
+            .filter_map(|op| if let Op::Prefetch { buffer } = op { Some(*buffer) } else { None })
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// One pass over the pipeline for epoch `epoch` (seeds with `reshuffle_each_iteration` mix it in).
+    pub fn iter(&self, epoch: u64) -> Batches {
+        let stream = build(self.source.len(), &self.ops, epoch);
+        let direct = Direct { source: self.source.clone(), stream };
+        let depth = self.prefetch_depth();
+        if depth == 0 {
+            return Batches { inner: Inner::Direct(direct) };
+        }
+        match Prefetch::spawn(direct, depth) {
+            Ok(p) => Batches { inner: Inner::Prefetched(p) },
+            Err(e) => Batches { inner: Inner::Failed(Some(e)) },
+        }
+    }
+}
+
+fn invalid(
+    operation: &'static str,
+    argument: &'static str,
+    value: impl ToString,
+    fix: &'static str,
+) -> Error {
+    Error::InvalidArgument { operation, argument, value: value.to_string(), fix }
+}
+
+fn validate(op: &Op, p: &Pipeline) -> Result<()> {
+    match *op {
+        Op::Permute { .. } if !p.ops.is_empty() => Err(invalid(
+            "permute",
+            "position",
+            format!("after {} step(s)", p.ops.len()),
+            "a full permutation applies to the source: make it the first step, or use Shuffle",
+        )),
+        Op::Shuffle { buffer_size: 0, .. } => Err(invalid(
+            "shuffle",
+            "buffer_size",
+            0,
+            "use a buffer of at least 1 (1 keeps the order; the dataset size shuffles fully)",
+        )),
+        Op::Batch { size: 0, .. } => Err(invalid("batch", "batch_size", 0, "use a batch size of at least 1")),
+        Op::Batch { size, .. } if p.is_batched() => Err(Error::NestedBatch { size }),
+        Op::Shard { num_shards: 0, .. } => Err(invalid("shard", "num_shards", 0, "use at least 1 shard")),
+        Op::Shard { num_shards, index } if index >= num_shards => Err(invalid(
+            "shard",
+            "index",
+            format!("{index} with num_shards={num_shards}"),
+            "the index must be in 0..num_shards",
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// One pass over a [`Pipeline`]: yields each element (a [`Fields`] with the source's
+/// structure, batched or not), or the error that stopped it.
+#[derive(Debug)]
+pub struct Batches {
+    inner: Inner,
+}
+
+#[derive(Debug)]
+enum Inner {
+    Direct(Direct),
+    Prefetched(Prefetch),
+    Failed(Option<Error>),
+}
+
+struct Direct {
+    source: Arc<Source>,
+    stream: Stream,
+}
+
+impl std::fmt::Debug for Direct {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Direct").field("samples", &self.source.len()).finish()
+    }
+}
+
+impl Iterator for Direct {
+    type Item = Result<Fields>;
+    fn next(&mut self) -> Option<Self::Item> {
+        let item = self.stream.next()?;
+        Some(gather(&self.source, &item))
+    }
+}
+
+impl Iterator for Batches {
+    type Item = Result<Fields>;
+    fn next(&mut self) -> Option<Self::Item> {
+        match &mut self.inner {
+            Inner::Direct(d) => d.next(),
+            Inner::Prefetched(p) => p.next(),
+            Inner::Failed(e) => e.take().map(Err),
+        }
+    }
+}

@@ -1,0 +1,151 @@
+//! `tf.data.Dataset`, translated to the [`data`](crate::data) engine: each method appends one
+//! [`Op`] with tf.data's meaning, so steps chain in any order (shuffle after batch shuffles
+//! whole batches; a shuffle buffer smaller than the data is tf.data's windowed shuffle).
+//!
+//! ```
+//! use candle_core::{DType, Device, Tensor};
+//! use candle_numpy::tf::data::{Dataset, AUTOTUNE};
+//! let x = Tensor::rand(0f32, 1., (100, 10), &Device::Cpu)?;
+//! let y = Tensor::zeros(100, DType::I64, &Device::Cpu)?;
+//! let ds = Dataset::from_tensor_slices((x, y))?
+//!     .shuffle(100, Some(0), true)?
+//!     .batch(32, false)?
+//!     .prefetch(AUTOTUNE)?;
+//! assert_eq!(ds.len()?, 4);
+//! for batch in ds.iter() {
+//!     let batch = batch?.into_tensors();
+//!     assert_eq!(batch[0].dim(1)?, 10);
+//! }
+//! # Ok::<(), candle_numpy::Error>(())
+//! ```
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::data::{rng::random_seed, Batches, Cardinality, Fields, Op, Pipeline, Source, AUTOTUNE_DEPTH};
+use crate::error::{Error, Result};
+
+/// `tf.data.AUTOTUNE`: pass to [`Dataset::prefetch`] to let the engine pick the depth.
+pub const AUTOTUNE: i64 = -1;
+
+/// `tf.data.Dataset` over tensor slices.
+///
+/// Immutable: every method returns a new dataset. Each [`iter`](Dataset::iter) is a new
+/// iteration (a new shuffle order where `reshuffle_each_iteration`).
+#[derive(Debug)]
+pub struct Dataset {
+    pipeline: Pipeline,
+    iterations: AtomicU64,
+}
+
+impl Clone for Dataset {
+    fn clone(&self) -> Self {
+        Dataset {
+            pipeline: self.pipeline.clone(),
+            iterations: AtomicU64::new(self.iterations.load(Ordering::Relaxed)),
+        }
+    }
+}
+
+impl Dataset {
+    /// `Dataset.from_tensor_slices(x | (x, y) | {"k": x})`: one element per row of the
+    /// tensors, which must agree on their first dimension; elements keep the structure.
+    pub fn from_tensor_slices(tensors: impl Into<Fields>) -> Result<Self> {
+        Ok(Self::wrap(Pipeline::new(Source::new(tensors)?)))
+    }
+
+    fn wrap(pipeline: Pipeline) -> Self {
+        Dataset { pipeline, iterations: AtomicU64::new(0) }
+    }
+
+    fn then(&self, op: Op) -> Result<Self> {
+        Ok(Self::wrap(self.pipeline.then(op)?))
+    }
+
+    /// `shuffle(buffer_size, seed=None, reshuffle_each_iteration=True)`: tf.data's windowed
+    /// shuffle (an element moves at most `buffer_size - 1` places earlier). `seed: None` picks a
+    /// random seed now.
+    pub fn shuffle(
+        &self,
+        buffer_size: u64,
+        seed: Option<u64>,
+        reshuffle_each_iteration: bool,
+    ) -> Result<Self> {
+        let seed = seed.unwrap_or_else(random_seed);
+        self.then(Op::Shuffle { buffer_size, seed, reshuffle_each_iteration })
+    }
+
+    /// `batch(batch_size, drop_remainder=False)`. A second `batch` is refused
+    /// ([`Error::NestedBatch`]).
+    pub fn batch(&self, batch_size: u64, drop_remainder: bool) -> Result<Self> {
+        self.then(Op::Batch { size: batch_size, drop_remainder })
+    }
+
+    /// `prefetch(buffer_size)`: gather on a background thread, `buffer_size` elements ahead
+    /// ([`AUTOTUNE`] lets the engine choose; 0 prefetches nothing).
+    pub fn prefetch(&self, buffer_size: i64) -> Result<Self> {
+        let buffer = match buffer_size {
+            AUTOTUNE => AUTOTUNE_DEPTH,
+            n if n >= 0 => n as usize,
+            n => {
+                return Err(Error::InvalidArgument {
+                    operation: "prefetch",
+                    argument: "buffer_size",
+                    value: n.to_string(),
+                    fix: "use a depth >= 0, or AUTOTUNE (-1)",
+                })
+            }
+        };
+        self.then(Op::Prefetch { buffer })
+    }
+
+    /// `repeat(count=None)`: `None` repeats forever. Each repetition of a shuffle with
+    /// `reshuffle_each_iteration` gets a new order.
+    pub fn repeat(&self, count: Option<u64>) -> Result<Self> {
+        self.then(Op::Repeat { count })
+    }
+
+    /// `take(count)`: at most `count` elements (tf.data's `take(-1)` is `take(u64::MAX)`).
+    pub fn take(&self, count: u64) -> Result<Self> {
+        self.then(Op::Take(count))
+    }
+
+    /// `skip(count)`: drop the first `count` elements (tf.data's `skip(-1)` is `skip(u64::MAX)`).
+    pub fn skip(&self, count: u64) -> Result<Self> {
+        self.then(Op::Skip(count))
+    }
+
+    /// `shard(num_shards, index)`: elements `index, index + num_shards, ...`.
+    pub fn shard(&self, num_shards: u64, index: u64) -> Result<Self> {
+        self.then(Op::Shard { num_shards, index })
+    }
+
+    /// `cardinality()`: exact where tf.data knows it.
+    pub fn cardinality(&self) -> Cardinality {
+        self.pipeline.cardinality()
+    }
+
+    /// `len(ds)`: the cardinality, or an error when it is infinite or unknown (as tf.data).
+    pub fn len(&self) -> Result<u64> {
+        match self.cardinality() {
+            Cardinality::Finite(n) => Ok(n),
+            Cardinality::Infinite => Err(Error::UnboundedLength { cardinality: "infinite" }),
+            Cardinality::Unknown => Err(Error::UnboundedLength { cardinality: "unknown" }),
+        }
+    }
+
+    /// Whether the dataset is known to be empty.
+    pub fn is_empty(&self) -> bool {
+        self.cardinality() == Cardinality::Finite(0)
+    }
+
+    /// A new iteration over the elements, each with the source's structure.
+    pub fn iter(&self) -> Batches {
+        let iteration = self.iterations.fetch_add(1, Ordering::Relaxed);
+        self.pipeline.iter(iteration)
+    }
+
+    /// The engine pipeline underneath.
+    pub fn pipeline(&self) -> &Pipeline {
+        &self.pipeline
+    }
+}

@@ -1,0 +1,249 @@
+//! `torch.utils.data`'s `TensorDataset` and `DataLoader`, translated to the
+//! [`data`](crate::data) engine: `shuffle=True` is a seeded permutation per epoch, the batches
+//! are one gather per tensor.
+//!
+//! ```
+//! use candle_core::{DType, Device, Tensor};
+//! use candle_numpy::torch::data::{DataLoader, TensorDataset};
+//! let x = Tensor::rand(0f32, 1., (100, 10), &Device::Cpu)?;
+//! let y = Tensor::zeros(100, DType::I64, &Device::Cpu)?;
+//! let loader = DataLoader::new(TensorDataset::new(vec![x, y])?, 32, true, false, Some(0))?;
+//! assert_eq!(loader.len(), 4);
+//! let shapes: Vec<_> = loader.iter().map(|b| b.map(|b| b[0].dims().to_vec())).collect::<Result<_, _>>()?;
+//! assert_eq!(shapes, [vec![32, 10], vec![32, 10], vec![32, 10], vec![4, 10]]);
+//! # Ok::<(), candle_numpy::Error>(())
+//! ```
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use candle_core::Tensor;
+
+use crate::data::{rng::random_seed, Batches, Fields, Op, Pipeline, Source};
+use crate::error::{Error, Result};
+
+/// `TensorDataset(*tensors)`: samples are the rows (first-dimension slices) of each tensor.
+#[derive(Debug, Clone)]
+pub struct TensorDataset {
+    source: Source,
+}
+
+impl TensorDataset {
+    /// A dataset over `tensors`, which must agree on their first (sample) dimension. The tensors
+    /// are held as given (no copy).
+    pub fn new(tensors: Vec<Tensor>) -> Result<Self> {
+        Ok(TensorDataset { source: Source::new(Fields::Tuple(tensors))? })
+    }
+
+    /// Number of samples.
+    pub fn len(&self) -> usize {
+        self.source.len() as usize
+    }
+
+    /// Whether there are no samples.
+    pub fn is_empty(&self) -> bool {
+        self.source.is_empty()
+    }
+
+    /// Sample `index`: one view (no copy) per tensor, without the sample axis.
+    pub fn get(&self, index: usize) -> Result<Vec<Tensor>> {
+        if index >= self.len() {
+            return Err(Error::InvalidArgument {
+                operation: "TensorDataset.get",
+                argument: "index",
+                value: format!("{index} for a dataset of {} samples", self.len()),
+                fix: "use an index in 0..len()",
+            });
+        }
+        self.source.fields().tensors().into_iter().map(|t| Ok(t.get(index)?)).collect()
+    }
+
+    /// The tensors, in order.
+    pub fn tensors(&self) -> Vec<Tensor> {
+        self.source.fields().clone().into_tensors()
+    }
+}
+
+/// `DataLoader(dataset, batch_size, shuffle, drop_last, seed)`.
+///
+/// Every [`iter`](DataLoader::iter) is a new epoch: with `shuffle`, a new permutation that is
+/// a pure function of (seed, epoch), so a given seed replays the same epochs in any run.
+/// [`shard`](DataLoader::shard) splits each epoch's order between ranks (as
+/// `DistributedSampler`, without padding); [`prefetch`](DataLoader::prefetch) gathers on a
+/// background thread.
+#[derive(Debug)]
+pub struct DataLoader {
+    pipeline: Pipeline,
+    dataset: TensorDataset,
+    batch_size: usize,
+    shuffle: bool,
+    drop_last: bool,
+    seed: u64,
+    shard: Option<(u64, u64)>,
+    prefetch: usize,
+    epoch: AtomicU64,
+}
+
+impl Clone for DataLoader {
+    fn clone(&self) -> Self {
+        let mut c = Self::build(
+            &self.dataset,
+            self.batch_size,
+            self.shuffle,
+            self.drop_last,
+            self.seed,
+            self.shard,
+            self.prefetch,
+        )
+        .expect("arguments were validated when this loader was built");
+        c.epoch = AtomicU64::new(self.epoch());
+        c
+    }
+}
+
+impl DataLoader {
+    /// A loader over `dataset`. `seed: None` picks a random seed (as torch does without
+    /// `torch.manual_seed`). Errors when `batch_size` is 0.
+    pub fn new(
+        dataset: TensorDataset,
+        batch_size: usize,
+        shuffle: bool,
+        drop_last: bool,
+        seed: Option<u64>,
+    ) -> Result<Self> {
+        let seed = seed.unwrap_or_else(random_seed);
+        Self::build(&dataset, batch_size, shuffle, drop_last, seed, None, 0)
+    }
+
+    fn build(
+        dataset: &TensorDataset,
+        batch_size: usize,
+        shuffle: bool,
+        drop_last: bool,
+        seed: u64,
+        shard: Option<(u64, u64)>,
+        prefetch: usize,
+    ) -> Result<Self> {
+        if batch_size == 0 {
+            return Err(Error::InvalidArgument {
+                operation: "DataLoader",
+                argument: "batch_size",
+                value: "0".into(),
+                fix: "use a batch size of at least 1",
+            });
+        }
+        let mut p = Pipeline::new(dataset.source.clone());
+        if shuffle {
+            p = p.then(Op::Permute { seed, reshuffle_each_iteration: true })?;
+        }
+        if let Some((num_shards, index)) = shard {
+            p = p.then(Op::Shard { num_shards, index })?;
+        }
+        p = p.then(Op::Batch { size: batch_size as u64, drop_remainder: drop_last })?;
+        if prefetch > 0 {
+            p = p.then(Op::Prefetch { buffer: prefetch })?;
+        }
+        Ok(DataLoader {
+            pipeline: p,
+            dataset: dataset.clone(),
+            batch_size,
+            shuffle,
+            drop_last,
+            seed,
+            shard,
+            prefetch,
+            epoch: AtomicU64::new(0),
+        })
+    }
+
+    /// This loader restricted to rank `rank` of `num_shards`: each epoch's order (the same
+    /// permutation on every rank) is split so that position `p` goes to rank `p % num_shards`.
+    /// The union over ranks is every sample exactly once per epoch.
+    pub fn shard(&self, num_shards: usize, rank: usize) -> Result<Self> {
+        let mut c = Self::build(
+            &self.dataset,
+            self.batch_size,
+            self.shuffle,
+            self.drop_last,
+            self.seed,
+            Some((num_shards as u64, rank as u64)),
+            self.prefetch,
+        )?;
+        c.epoch = AtomicU64::new(self.epoch());
+        Ok(c)
+    }
+
+    /// This loader with gathers on a background thread, up to `depth` batches ahead (0: none).
+    pub fn prefetch(&self, depth: usize) -> Self {
+        let mut c = Self::build(
+            &self.dataset,
+            self.batch_size,
+            self.shuffle,
+            self.drop_last,
+            self.seed,
+            self.shard,
+            depth,
+        )
+        .expect("arguments were validated when this loader was built");
+        c.epoch = AtomicU64::new(self.epoch());
+        c
+    }
+
+    /// `len(loader)`: batches per epoch.
+    pub fn len(&self) -> usize {
+        match self.pipeline.cardinality() {
+            crate::data::Cardinality::Finite(n) => n as usize,
+            _ => unreachable!("a DataLoader has no repeat"),
+        }
+    }
+
+    /// Whether an epoch yields no batch.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The next epoch: a new order when shuffling. Batches are `Vec<Tensor>` in the dataset's
+    /// tensor order.
+    pub fn iter(&self) -> DataLoaderIter {
+        let epoch = self.epoch.fetch_add(1, Ordering::Relaxed);
+        DataLoaderIter { batches: self.pipeline.iter(epoch) }
+    }
+
+    /// The epoch the next [`iter`](Self::iter) will run.
+    pub fn epoch(&self) -> u64 {
+        self.epoch.load(Ordering::Relaxed)
+    }
+
+    /// Set the epoch the next [`iter`](Self::iter) runs (as `DistributedSampler.set_epoch`), so
+    /// every rank can agree on it.
+    pub fn set_epoch(&self, epoch: u64) {
+        self.epoch.store(epoch, Ordering::Relaxed);
+    }
+
+    /// The seed in use (the one given, or the one picked).
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    /// Samples per batch.
+    pub fn batch_size(&self) -> usize {
+        self.batch_size
+    }
+
+    /// The dataset.
+    pub fn dataset(&self) -> &TensorDataset {
+        &self.dataset
+    }
+}
+
+/// One epoch of a [`DataLoader`].
+#[derive(Debug)]
+pub struct DataLoaderIter {
+    batches: Batches,
+}
+
+impl Iterator for DataLoaderIter {
+    type Item = Result<Vec<Tensor>>;
+    fn next(&mut self) -> Option<Self::Item> {
+        self.batches.next().map(|b| b.map(Fields::into_tensors))
+    }
+}
