@@ -7,6 +7,7 @@ use candle_numpy::adopt::AdoptingAllocator;
 use pyo3::prelude::*;
 
 mod convert;
+mod data;
 mod dlpack;
 mod dtype;
 mod index;
@@ -21,6 +22,10 @@ static ALLOC: AdoptingAllocator = AdoptingAllocator::system();
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     candle_numpy::python::install(m)?;
     m.add_class::<tensor::PyTensor>()?;
+    m.add_class::<data::PyTensorDataset>()?;
+    m.add_class::<data::PyDataLoader>()?;
+    m.add_class::<data::PyDataset>()?;
+    m.add_class::<data::PyBatchIter>()?;
     m.add_function(wrap_pyfunction!(convert::from_numpy, m)?)?;
     m.add_function(wrap_pyfunction!(convert::tensor, m)?)?;
     m.add_function(wrap_pyfunction!(convert::as_tensor, m)?)?;

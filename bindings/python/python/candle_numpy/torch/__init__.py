@@ -16,10 +16,11 @@ Example:
     'int64'
 """
 
-from . import _native
-from ._dtypes import NAMES as _NAMES, TORCH_ALIASES as _ALIASES
+from .. import _native
+from .._dtypes import NAMES as _NAMES, TORCH_ALIASES as _ALIASES
+from . import utils
 
-__all__ = ["Tensor", "as_tensor", "cuda", "device", "from_numpy", "tensor"] + sorted(_NAMES) + sorted(_ALIASES)
+__all__ = ["Tensor", "as_tensor", "cuda", "device", "from_numpy", "tensor", "utils"] + sorted(_NAMES) + sorted(_ALIASES)
 
 globals().update(_NAMES)
 globals().update({alias: _NAMES[target] for alias, target in _ALIASES.items()})
@@ -52,7 +53,7 @@ def Tensor(data):  # noqa: N802 - torch's spelling
 
 def device(spec):
     """Normalise a device name as ``torch.device`` does ("cpu", "cuda" -> "cuda:0", "cuda:N")."""
-    from . import device as _device
+    from .. import device as _device
 
     return _device(spec)
 

@@ -1,0 +1,248 @@
+//! Python classes over the one data engine: torch's `TensorDataset` / `DataLoader` and
+//! tf.data's `Dataset`. Sources are shared, not copied (NumPy arrays convert with Auto);
+//! iteration releases the GIL while a batch is gathered.
+
+use candle_numpy::data::{Cardinality, Fields};
+use candle_numpy::tf::data::Dataset;
+use candle_numpy::torch::data::{DataLoader, DataLoaderIter, TensorDataset};
+use candle_numpy::Sharing;
+use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyTuple};
+
+use crate::convert::convert;
+use crate::tensor::PyTensor;
+
+/// A source field: our tensor, or anything `as_tensor` accepts (NumPy arrays are shared).
+fn field(obj: &Bound<'_, PyAny>) -> PyResult<candle_core::Tensor> {
+    Ok(convert(obj, Sharing::Auto, None, None)?.inner.clone())
+}
+
+fn wrap(py: Python<'_>, t: candle_core::Tensor) -> PyResult<Py<PyAny>> {
+    Ok(Py::new(py, PyTensor::new(t, false))?.into_any())
+}
+
+/// A batch (or element) back in the structure it was built from.
+fn fields_to_py(py: Python<'_>, fields: Fields) -> PyResult<Py<PyAny>> {
+    Ok(match fields {
+        Fields::Single(t) => wrap(py, t)?,
+        Fields::Tuple(ts) => {
+            let items = ts.into_iter().map(|t| wrap(py, t)).collect::<PyResult<Vec<_>>>()?;
+            PyTuple::new(py, items)?.into_any().unbind()
+        }
+        Fields::Dict(named) => {
+            let d = PyDict::new(py);
+            for (k, t) in named {
+                d.set_item(k, wrap(py, t)?)?;
+            }
+            d.into_any().unbind()
+        }
+    })
+}
+
+/// `TensorDataset(*tensors)`: samples along the first dimension of each tensor.
+#[pyclass(module = "candle_numpy.torch.utils.data", name = "TensorDataset", frozen)]
+pub struct PyTensorDataset {
+    inner: TensorDataset,
+}
+
+#[pymethods]
+impl PyTensorDataset {
+    #[new]
+    #[pyo3(signature = (*tensors))]
+    fn new(tensors: &Bound<'_, PyTuple>) -> PyResult<Self> {
+        let ts = tensors.iter().map(|t| field(&t)).collect::<PyResult<Vec<_>>>()?;
+        Ok(PyTensorDataset { inner: TensorDataset::new(ts)? })
+    }
+
+    fn __len__(&self) -> usize {
+        self.inner.len()
+    }
+
+    /// One sample: a tuple with one tensor per field (views, no copy).
+    fn __getitem__(&self, py: Python<'_>, index: isize) -> PyResult<Py<PyAny>> {
+        let n = self.inner.len() as isize;
+        let i = if index < 0 { index + n } else { index };
+        if i < 0 || i >= n {
+            return Err(pyo3::exceptions::PyIndexError::new_err(format!(
+                "index {index} is out of range for a dataset of {n} samples"
+            )));
+        }
+        let sample = self.inner.get(i as usize)?;
+        fields_to_py(py, Fields::Tuple(sample))
+    }
+}
+
+/// `DataLoader(dataset, batch_size=1, shuffle=False, drop_last=False, seed=None)`.
+///
+/// Every `iter()` is a new epoch (a new order when shuffling); batches are tuples of tensors,
+/// gathered with one vectorised copy per field, with the GIL released.
+#[pyclass(module = "candle_numpy.torch.utils.data", name = "DataLoader", frozen)]
+pub struct PyDataLoader {
+    inner: DataLoader,
+}
+
+#[pymethods]
+impl PyDataLoader {
+    #[new]
+    #[pyo3(signature = (dataset, batch_size=1, shuffle=false, drop_last=false, seed=None))]
+    fn new(
+        dataset: &Bound<'_, PyAny>,
+        batch_size: usize,
+        shuffle: bool,
+        drop_last: bool,
+        seed: Option<u64>,
+    ) -> PyResult<Self> {
+        let ds = dataset.cast::<PyTensorDataset>().map_err(|_| {
+            PyTypeError::new_err("DataLoader takes a candle_numpy.torch.utils.data.TensorDataset")
+        })?;
+        let inner = DataLoader::new(ds.get().inner.clone(), batch_size, shuffle, drop_last, seed)?;
+        Ok(PyDataLoader { inner })
+    }
+
+    /// Number of batches per epoch.
+    fn __len__(&self) -> usize {
+        self.inner.len()
+    }
+
+    fn __iter__(&self) -> PyBatchIter {
+        PyBatchIter { inner: std::sync::Mutex::new(Iter::Loader(self.inner.iter())) }
+    }
+
+    #[getter]
+    fn batch_size(&self) -> usize {
+        self.inner.batch_size()
+    }
+}
+
+enum Iter {
+    Loader(DataLoaderIter),
+    Dataset(candle_numpy::data::Batches),
+}
+
+/// The iterator of a DataLoader or Dataset epoch.
+#[pyclass(module = "candle_numpy", name = "_BatchIterator", frozen)]
+pub struct PyBatchIter {
+    inner: std::sync::Mutex<Iter>,
+}
+
+#[pymethods]
+impl PyBatchIter {
+    fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    fn __next__(&self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
+        let next = py.detach(|| {
+            let mut it = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+            match &mut *it {
+                Iter::Loader(l) => l.next().map(|r| r.map(Fields::Tuple)),
+                Iter::Dataset(d) => d.next(),
+            }
+        });
+        match next {
+            None => Ok(None),
+            Some(Ok(fields)) => Ok(Some(fields_to_py(py, fields)?)),
+            Some(Err(e)) => Err(e.into()),
+        }
+    }
+}
+
+/// tf.data's `Dataset`, built with `Dataset.from_tensor_slices(x | (x, y) | {"k": x})`.
+#[pyclass(module = "candle_numpy.tf.data", name = "Dataset", frozen)]
+pub struct PyDataset {
+    inner: Dataset,
+}
+
+fn wrap_ds(r: candle_numpy::Result<Dataset>) -> PyResult<PyDataset> {
+    Ok(PyDataset { inner: r? })
+}
+
+fn count(name: &str, n: i64) -> PyResult<u64> {
+    u64::try_from(n).map_err(|_| PyValueError::new_err(format!("{name} must be >= 0, got {n}")))
+}
+
+#[pymethods]
+impl PyDataset {
+    /// Slices along the first dimension of `x`, of each element of a tuple, or of each value of
+    /// a dict (the structure comes back in every element and batch).
+    #[staticmethod]
+    fn from_tensor_slices(tensors: &Bound<'_, PyAny>) -> PyResult<PyDataset> {
+        let fields = if let Ok(d) = tensors.cast::<PyDict>() {
+            let named = d
+                .iter()
+                .map(|(k, v)| Ok((k.str()?.to_string(), field(&v)?)))
+                .collect::<PyResult<Vec<_>>>()?;
+            Fields::Dict(named)
+        } else if tensors.is_instance_of::<PyTuple>() {
+            Fields::Tuple(tensors.try_iter()?.map(|t| field(&t?)).collect::<PyResult<Vec<_>>>()?)
+        } else {
+            // as in TF, a list is one tensor, not a tuple of fields
+            Fields::Single(field(tensors)?)
+        };
+        wrap_ds(Dataset::from_tensor_slices(fields))
+    }
+
+    #[pyo3(signature = (buffer_size, seed=None, reshuffle_each_iteration=true))]
+    fn shuffle(
+        &self,
+        buffer_size: i64,
+        seed: Option<u64>,
+        reshuffle_each_iteration: bool,
+    ) -> PyResult<PyDataset> {
+        wrap_ds(self.inner.shuffle(count("buffer_size", buffer_size)?, seed, reshuffle_each_iteration))
+    }
+
+    #[pyo3(signature = (batch_size, drop_remainder=false))]
+    fn batch(&self, batch_size: i64, drop_remainder: bool) -> PyResult<PyDataset> {
+        wrap_ds(self.inner.batch(count("batch_size", batch_size)?, drop_remainder))
+    }
+
+    /// `prefetch(n)`; `n = AUTOTUNE` (-1) picks the depth.
+    fn prefetch(&self, buffer_size: i64) -> PyResult<PyDataset> {
+        wrap_ds(self.inner.prefetch(buffer_size))
+    }
+
+    /// `repeat(count=None)`: None (or -1) repeats forever.
+    #[pyo3(signature = (count=None))]
+    fn repeat(&self, count: Option<i64>) -> PyResult<PyDataset> {
+        let c = match count {
+            None | Some(-1) => None,
+            Some(n) => Some(self::count("count", n)?),
+        };
+        wrap_ds(self.inner.repeat(c))
+    }
+
+    /// `take(n)`; -1 takes everything.
+    fn take(&self, count: i64) -> PyResult<PyDataset> {
+        wrap_ds(self.inner.take(if count == -1 { u64::MAX } else { self::count("count", count)? }))
+    }
+
+    /// `skip(n)`; -1 skips everything.
+    fn skip(&self, count: i64) -> PyResult<PyDataset> {
+        wrap_ds(self.inner.skip(if count == -1 { u64::MAX } else { self::count("count", count)? }))
+    }
+
+    fn shard(&self, num_shards: i64, index: i64) -> PyResult<PyDataset> {
+        wrap_ds(self.inner.shard(count("num_shards", num_shards)?, count("index", index)?))
+    }
+
+    /// The number of elements, or -1 (INFINITE) / -2 (UNKNOWN), as `tf.data`.
+    fn cardinality(&self) -> i64 {
+        self.inner.cardinality().as_i64()
+    }
+
+    fn __len__(&self) -> PyResult<usize> {
+        match self.inner.cardinality() {
+            Cardinality::Finite(n) => Ok(n as usize),
+            Cardinality::Infinite => {
+                Err(PyTypeError::new_err("the dataset is infinite (repeat() without a count)"))
+            }
+            Cardinality::Unknown => Err(PyTypeError::new_err("the length of this dataset is unknown")),
+        }
+    }
+
+    fn __iter__(&self) -> PyBatchIter {
+        PyBatchIter { inner: std::sync::Mutex::new(Iter::Dataset(self.inner.iter())) }
+    }
+}
