@@ -6,6 +6,7 @@
 //! it. A panic in the producer is caught and arrives as an `Err` item, never as a panic in the
 //! consumer's thread.
 
+use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::mpsc::{sync_channel, Receiver};
 use std::thread::JoinHandle;
@@ -13,9 +14,21 @@ use std::thread::JoinHandle;
 use super::fields::Fields;
 use crate::error::{Error, Result};
 
+/// Batches smaller than this travel several to a chunk.
+pub const CHUNK_BYTES: usize = 256 << 10;
+const MAX_CHUNK: usize = 64;
+
+fn batch_bytes(item: &Result<Fields>) -> usize {
+    match item {
+        Ok(f) => f.tensors().iter().map(|t| t.elem_count() * t.dtype().size_in_bytes()).sum(),
+        Err(_) => CHUNK_BYTES,
+    }
+}
+
 /// An iterator whose items are computed on a background thread, at most `depth` ahead.
 pub struct Prefetch {
-    receiver: Option<Receiver<Result<Fields>>>,
+    receiver: Option<Receiver<Vec<Result<Fields>>>>,
+    ready: VecDeque<Result<Fields>>,
     worker: Option<JoinHandle<()>>,
 }
 
@@ -25,25 +38,43 @@ impl Prefetch {
     where
         I: Iterator<Item = Result<Fields>> + Send + 'static,
     {
-        let (sender, receiver) = sync_channel(depth.max(1));
+        let depth = depth.max(1);
+        let (sender, receiver) = sync_channel::<Vec<Result<Fields>>>(depth);
         let worker = std::thread::Builder::new()
             .name("candle-numpy-prefetch".into())
             .spawn(move || {
                 let mut inner = inner;
+                let mut chunk: Vec<Result<Fields>> = Vec::new();
+                let mut chunk_bytes = 0;
                 loop {
                     let next = catch_unwind(AssertUnwindSafe(|| inner.next())).unwrap_or_else(|panic| {
                         Some(Err(Error::PrefetchFailed { reason: panic_message(&panic) }))
                     });
-                    let Some(item) = next else { break };
-                    let stop = item.is_err();
-                    // the consumer hung up: stop producing
-                    if sender.send(item).is_err() || stop {
+                    let done = match next {
+                        None => true,
+                        Some(item) => {
+                            let stop = item.is_err();
+                            chunk_bytes += batch_bytes(&item);
+                            chunk.push(item);
+                            stop
+                        }
+                    };
+                    // one large batch per chunk; small ones pooled up to CHUNK_BYTES
+                    let full = chunk.len() >= MAX_CHUNK || chunk_bytes >= CHUNK_BYTES;
+                    if (full || done) && !chunk.is_empty() {
+                        chunk_bytes = 0;
+                        // the consumer hung up: stop producing
+                        if sender.send(std::mem::take(&mut chunk)).is_err() {
+                            break;
+                        }
+                    }
+                    if done {
                         break;
                     }
                 }
             })
             .map_err(|e| Error::PrefetchFailed { reason: format!("cannot start the thread: {e}") })?;
-        Ok(Prefetch { receiver: Some(receiver), worker: Some(worker) })
+        Ok(Prefetch { receiver: Some(receiver), ready: VecDeque::new(), worker: Some(worker) })
     }
 }
 
@@ -58,7 +89,13 @@ fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
 impl Iterator for Prefetch {
     type Item = Result<Fields>;
     fn next(&mut self) -> Option<Self::Item> {
-        let item = self.receiver.as_ref()?.recv().ok();
+        if let Some(item) = self.ready.pop_front() {
+            return Some(item);
+        }
+        let item = self.receiver.as_ref()?.recv().ok().and_then(|chunk| {
+            self.ready.extend(chunk);
+            self.ready.pop_front()
+        });
         if item.is_none() {
             self.receiver = None;
             if let Some(worker) = self.worker.take() {
