@@ -12,6 +12,7 @@ mod dlpack;
 mod dtype;
 mod index;
 mod tensor;
+mod variable;
 
 /// Foreign (NumPy) memory can become candle storage only through this allocator, which the
 /// extension module, being the final binary, installs.
@@ -26,6 +27,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<data::PyDataLoader>()?;
     m.add_class::<data::PyDataset>()?;
     m.add_class::<data::PyBatchIter>()?;
+    m.add_class::<variable::PyVariable>()?;
     m.add_function(wrap_pyfunction!(convert::from_numpy, m)?)?;
     m.add_function(wrap_pyfunction!(convert::tensor, m)?)?;
     m.add_function(wrap_pyfunction!(convert::as_tensor, m)?)?;

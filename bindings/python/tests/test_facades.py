@@ -53,3 +53,22 @@ def test_tf_constant_shape_broadcasts_a_scalar():
     assert cn.tf.constant(7, shape=()).shape == ()
     with pytest.raises(ValueError, match="cannot fill shape"):
         cn.tf.constant([1, 2, 3], shape=(2, 2))
+
+
+def test_tf_variable_copies_and_assigns_in_place():
+    a = np.ones((2, 2), dtype=np.float32)
+    v = cn.tf.Variable(a)
+    assert v.trainable and v.shape == (2, 2) and v.dtype == "float32"
+    a[0, 0] = 5
+    assert v.numpy()[0, 0] == 1, "the initial value was copied"
+    view = v.value()
+    v.assign(np.full((2, 2), 3.0))
+    assert view.tolist() == [[3.0, 3.0], [3.0, 3.0]], "value() shares the variable's memory"
+    snapshot = v.read_value()
+    v.assign_add(1)
+    assert np.asarray(v).tolist() == [[4.0, 4.0]] * 2 and snapshot.tolist() == [[3.0, 3.0]] * 2
+    assert cn.tf.Variable([1, 2], trainable=False).dtype == "int32"
+    assert not cn.tf.Variable(0.5, trainable=False).trainable
+    assert cn.tf.Variable([1, 2], dtype="float64").dtype == "float64"
+    with pytest.raises(cn.CandleNumpyError):
+        v.assign(np.ones((3, 3)))
