@@ -80,6 +80,23 @@ fn run<T: Send>(py: Python<'_>, f: impl FnOnce() -> candle_core::Result<T> + Sen
     py.detach(f).map_err(|e| err(py, e))
 }
 
+/// NumPy's `__array__(dtype, copy)` protocol over a zero-copy view: cast when a dtype is asked
+/// for, copy when `copy=True`, else the view itself.
+pub fn array_protocol<'py>(
+    view: Bound<'py, PyAny>,
+    dtype: Option<&Bound<'py, PyAny>>,
+    copy: Option<bool>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let arr = match dtype {
+        Some(d) if !d.is_none() => view.call_method1("astype", (d,))?,
+        _ => view,
+    };
+    if copy == Some(true) {
+        return arr.call_method0("copy");
+    }
+    Ok(arr)
+}
+
 /// A scalar or tensor operand of arithmetic.
 enum Operand {
     Scalar(f64),
@@ -224,15 +241,7 @@ impl PyTensor {
         dtype: Option<&Bound<'py, PyAny>>,
         copy: Option<bool>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let arr = self.numpy(py, false)?;
-        let arr = match dtype {
-            Some(d) if !d.is_none() => arr.call_method1("astype", (d,))?,
-            _ => arr,
-        };
-        if copy == Some(true) {
-            return arr.call_method0("copy");
-        }
-        Ok(arr)
+        array_protocol(self.numpy(py, false)?, dtype, copy)
     }
 
     /// Nested Python lists of Python numbers.

@@ -73,15 +73,7 @@ impl PyVariable {
         dtype: Option<&Bound<'py, PyAny>>,
         copy: Option<bool>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let arr = self.numpy(py)?;
-        let arr = match dtype {
-            Some(d) if !d.is_none() => arr.call_method1("astype", (d,))?,
-            _ => arr,
-        };
-        if copy == Some(true) {
-            return arr.call_method0("copy");
-        }
-        Ok(arr)
+        crate::tensor::array_protocol(self.numpy(py)?, dtype, copy)
     }
 
     /// `assign(value)`: write a new value (same shape; cast to the variable's dtype).
