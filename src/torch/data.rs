@@ -85,18 +85,13 @@ pub struct DataLoader {
 
 impl Clone for DataLoader {
     fn clone(&self) -> Self {
-        let mut c = Self::build(
-            &self.dataset,
-            self.batch_size,
-            self.shuffle,
-            self.drop_last,
-            self.seed,
-            self.shard,
-            self.prefetch,
-        )
-        .expect("arguments were validated when this loader was built");
-        c.epoch = AtomicU64::new(self.epoch());
-        c
+        // the pipeline is already built: clone it rather than rebuild (and re-validate) it
+        DataLoader {
+            pipeline: self.pipeline.clone(),
+            dataset: self.dataset.clone(),
+            epoch: AtomicU64::new(self.epoch()),
+            ..*self
+        }
     }
 }
 
@@ -159,33 +154,27 @@ impl DataLoader {
     /// permutation on every rank) is split so that position `p` goes to rank `p % num_shards`.
     /// The union over ranks is every sample exactly once per epoch.
     pub fn shard(&self, num_shards: usize, rank: usize) -> Result<Self> {
-        let mut c = Self::build(
-            &self.dataset,
-            self.batch_size,
-            self.shuffle,
-            self.drop_last,
-            self.seed,
-            Some((num_shards as u64, rank as u64)),
-            self.prefetch,
-        )?;
-        c.epoch = AtomicU64::new(self.epoch());
-        Ok(c)
+        self.rebuild(Some((num_shards as u64, rank as u64)), self.prefetch)
     }
 
     /// This loader with gathers on a background thread, up to `depth` batches ahead (0: none).
     pub fn prefetch(&self, depth: usize) -> Self {
+        self.rebuild(self.shard, depth).expect("arguments were validated when this loader was built")
+    }
+
+    /// The same loader (same seed and epoch) with another shard / prefetch setting.
+    fn rebuild(&self, shard: Option<(u64, u64)>, prefetch: usize) -> Result<Self> {
         let mut c = Self::build(
             &self.dataset,
             self.batch_size,
             self.shuffle,
             self.drop_last,
             self.seed,
-            self.shard,
-            depth,
-        )
-        .expect("arguments were validated when this loader was built");
+            shard,
+            prefetch,
+        )?;
         c.epoch = AtomicU64::new(self.epoch());
-        c
+        Ok(c)
     }
 
     /// `len(loader)`: batches per epoch.
