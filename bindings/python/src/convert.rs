@@ -354,7 +354,11 @@ pub fn tensor(
     requires_grad: bool,
 ) -> PyResult<PyTensor> {
     let mut t = convert(data, Sharing::Copy, dtype, device)?;
-    t.requires_grad = requires_grad;
+    if requires_grad {
+        // a candle Var is marked at creation; the fresh copy is copied once more into one
+        // (parameters are created once, so the second copy is not worth a separate path)
+        t.set_requires_grad_py(data.py(), true)?;
+    }
     Ok(t)
 }
 

@@ -6,11 +6,14 @@
 use candle_numpy::adopt::AdoptingAllocator;
 use pyo3::prelude::*;
 
+mod autograd;
 mod convert;
 mod data;
 mod dlpack;
 mod dtype;
 mod index;
+mod ops;
+mod optim;
 mod tensor;
 mod variable;
 
@@ -36,6 +39,9 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(convert::sharing_available, m)?)?;
     m.add_function(wrap_pyfunction!(convert::cuda_is_available, m)?)?;
     m.add_function(wrap_pyfunction!(convert::adopted_blocks, m)?)?;
+    m.add_class::<optim::PyOptimizer>()?;
+    m.add_function(wrap_pyfunction!(autograd::is_grad_enabled, m)?)?;
+    m.add_function(wrap_pyfunction!(autograd::set_grad_enabled, m)?)?;
     m.add_function(wrap_pyfunction!(dlpack::from_dlpack, m)?)?;
     m.add_function(wrap_pyfunction!(dlpack::live_dlpack_exports, m)?)?;
     Ok(())

@@ -11,7 +11,9 @@ use pyo3::exceptions::{PyIndexError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PyTuple};
 
+use crate::autograd::{self, GradSlot};
 use crate::convert::{convert, parse_device};
+use std::sync::Arc;
 
 /// A candle tensor. Create one with `cn.from_numpy`, `cn.tensor`, `cn.as_tensor` or
 /// `cn.to_tensor`.
@@ -21,7 +23,8 @@ pub struct PyTensor {
     /// The tensor shares read-only memory (a read-only array, a broadcast): in-place writes
     /// are refused and exports are read-only.
     pub readonly: bool,
-    pub requires_grad: bool,
+    /// The gradient slot when this tensor is a leaf variable (see `autograd`).
+    pub grad: Option<Arc<GradSlot>>,
 }
 
 impl Drop for PyTensor {
@@ -30,6 +33,9 @@ impl Drop for PyTensor {
         // here (tp_dealloc), so release it now rather than later.
         let t =
             std::mem::replace(&mut self.inner, Tensor::zeros((), DType::U8, &Device::Cpu).expect("scalar"));
+        if let Some(slot) = self.grad.take() {
+            autograd::release(&t, slot);
+        }
         drop(t);
         Python::attach(release_parked);
     }
@@ -42,16 +48,29 @@ impl PyTensor {
         let readonly = readonly
             || (inner.elem_count() > 0
                 && inner.dims().iter().zip(inner.stride()).any(|(&n, &s)| n > 1 && s == 0));
-        PyTensor { inner, readonly, requires_grad: false }
+        let grad = inner.is_variable().then(|| autograd::slot_for(&inner));
+        PyTensor { inner, readonly, grad }
+    }
+
+    /// Point this object at another tensor (`requires_grad` changes), releasing the old leaf.
+    pub fn replace(&mut self, inner: Tensor, readonly: bool) {
+        let old = std::mem::replace(self, PyTensor::new(inner, readonly));
+        drop(old);
     }
 
     fn derived(&self, t: Tensor) -> PyTensor {
         // views of a read-only tensor stay read-only; fresh results are writable
         let shares = same_storage(&t, &self.inner);
-        PyTensor::new(t, self.readonly && shares)
+        PyTensor::new(autograd::record(t), self.readonly && shares)
     }
 
-    fn check_writable(&self, op: &'static str) -> PyResult<()> {
+    pub(crate) fn check_writable(&self, op: &'static str) -> PyResult<()> {
+        if self.inner.is_variable() && autograd::is_grad_enabled() {
+            return Err(pyo3::exceptions::PyRuntimeError::new_err(format!(
+                "{op}: a leaf tensor that requires grad is being used in an in-place operation; \
+                 wrap the update in `with cn.torch.no_grad():` (as optimizers do)"
+            )));
+        }
         if self.readonly {
             return Err(Error::ReadOnly {
                 operation: op,
@@ -76,7 +95,7 @@ fn err(py: Python<'_>, e: candle_core::Error) -> PyErr {
 }
 
 /// Run candle work with the GIL released, mapping errors to Python exceptions.
-fn run<T: Send>(py: Python<'_>, f: impl FnOnce() -> candle_core::Result<T> + Send) -> PyResult<T> {
+pub(crate) fn run<T: Send>(py: Python<'_>, f: impl FnOnce() -> candle_core::Result<T> + Send) -> PyResult<T> {
     py.detach(f).map_err(|e| err(py, e))
 }
 
@@ -98,17 +117,19 @@ pub fn array_protocol<'py>(
 }
 
 /// A scalar or tensor operand of arithmetic.
-enum Operand {
+pub(crate) enum Operand {
     Scalar(f64),
     Tensor(Tensor),
 }
 
-fn operand(other: &Bound<'_, PyAny>) -> PyResult<Operand> {
+pub(crate) fn operand(other: &Bound<'_, PyAny>) -> PyResult<Operand> {
     if let Ok(t) = other.cast::<PyTensor>() {
         return Ok(Operand::Tensor(t.borrow().inner.clone()));
     }
-    if let Ok(x) = other.extract::<f64>() {
-        return Ok(Operand::Scalar(x));
+    // Python numbers only: a one-element array would also extract as f64 (with NumPy's
+    // deprecation warning), but is a tensor operand
+    if other.is_instance_of::<pyo3::types::PyFloat>() || other.is_instance_of::<pyo3::types::PyInt>() {
+        return Ok(Operand::Scalar(other.extract::<f64>()?));
     }
     // arrays and lists: copied into a tensor
     let t = convert(other, candle_numpy::Sharing::Auto, None, None)?;
@@ -149,7 +170,7 @@ fn binary(a: &Tensor, b: &Tensor, op: Op) -> candle_core::Result<Tensor> {
     }
 }
 
-fn dims_arg(args: &Bound<'_, PyTuple>) -> PyResult<Vec<i64>> {
+pub(crate) fn dims_arg(args: &Bound<'_, PyTuple>) -> PyResult<Vec<i64>> {
     if args.len() == 1 {
         let first = args.get_item(0)?;
         if let Ok(v) = first.extract::<Vec<i64>>() {
@@ -159,7 +180,7 @@ fn dims_arg(args: &Bound<'_, PyTuple>) -> PyResult<Vec<i64>> {
     args.extract::<Vec<i64>>()
 }
 
-fn norm_axis(axis: i64, rank: usize) -> PyResult<usize> {
+pub(crate) fn norm_axis(axis: i64, rank: usize) -> PyResult<usize> {
     let r = rank as i64;
     let a = if axis < 0 { axis + r } else { axis };
     if a < 0 || a >= r.max(1) {
@@ -199,16 +220,6 @@ impl PyTensor {
     #[getter]
     fn is_readonly(&self) -> bool {
         self.readonly
-    }
-
-    #[getter]
-    fn get_requires_grad(&self) -> bool {
-        self.requires_grad
-    }
-
-    #[setter]
-    fn set_requires_grad(&mut self, value: bool) {
-        self.requires_grad = value;
     }
 
     fn __len__(&self) -> PyResult<usize> {
@@ -323,9 +334,8 @@ impl PyTensor {
     /// An independent copy (writable even if this tensor is read-only).
     fn clone(&self, py: Python<'_>) -> PyResult<PyTensor> {
         let t = self.inner.clone();
-        let mut out = PyTensor::new(run(py, move || t.copy())?, false);
-        out.requires_grad = self.requires_grad;
-        Ok(out)
+        // torch's clone stays in the graph (a copy whose gradient flows back); so does ours
+        Ok(self.result(run(py, move || t.copy())?))
     }
 
     /// This tensor if C-contiguous, else a contiguous copy.
@@ -360,7 +370,7 @@ impl PyTensor {
 
     /// A view with a new shape when the layout allows, else a copy; one -1 is inferred.
     #[pyo3(signature = (*shape))]
-    fn reshape(&self, py: Python<'_>, shape: &Bound<'_, PyTuple>) -> PyResult<PyTensor> {
+    pub(crate) fn reshape(&self, py: Python<'_>, shape: &Bound<'_, PyTuple>) -> PyResult<PyTensor> {
         let shape = dims_arg(shape)?;
         let n = self.inner.elem_count();
         let known: i64 = shape.iter().filter(|&&d| d != -1).product();
@@ -430,7 +440,7 @@ impl PyTensor {
     }
     fn __neg__(&self, py: Python<'_>) -> PyResult<PyTensor> {
         let t = self.inner.clone();
-        Ok(PyTensor::new(run(py, move || t.neg())?, false))
+        Ok(self.result(run(py, move || t.neg())?))
     }
 
     fn __iadd__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<()> {
@@ -492,7 +502,7 @@ impl PyTensor {
         if !self.inner.device().is_cpu() {
             extra.push_str(&format!(", device='{}'", self.device()));
         }
-        if self.requires_grad {
+        if self.inner.track_op() {
             extra.push_str(", requires_grad=True");
         }
         Ok(format!("tensor({body}{extra})"))
@@ -539,13 +549,13 @@ impl PyTensor {
             return Ok(self.derived(self.inner.clone()));
         }
         let t = self.inner.clone();
-        Ok(PyTensor::new(run(py, move || t.to_dtype(dtype))?, false))
+        Ok(self.result(run(py, move || t.to_dtype(dtype))?))
     }
 
     fn arith(&self, py: Python<'_>, other: &Bound<'_, PyAny>, op: Op, reflected: bool) -> PyResult<PyTensor> {
         let o = operand(other)?;
         let t = self.inner.clone();
-        Ok(PyTensor::new(run(py, move || apply(&t, &o, op, reflected))?, false))
+        Ok(self.result(run(py, move || apply(&t, &o, op, reflected))?))
     }
 
     fn in_place(&self, py: Python<'_>, other: &Bound<'_, PyAny>, op: Op, name: &'static str) -> PyResult<()> {

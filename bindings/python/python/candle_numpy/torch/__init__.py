@@ -16,11 +16,28 @@ Example:
     'int64'
 """
 
+import contextlib as _contextlib
+
 from .. import _native
 from .._dtypes import NAMES as _NAMES, TORCH_ALIASES as _ALIASES
-from . import utils
+from . import _random
 
-__all__ = ["Tensor", "as_tensor", "cuda", "device", "from_numpy", "tensor", "utils"] + sorted(_NAMES) + sorted(_ALIASES)
+__all__ = [
+    "Tensor",
+    "as_tensor",
+    "cuda",
+    "device",
+    "enable_grad",
+    "from_numpy",
+    "is_grad_enabled",
+    "manual_seed",
+    "nn",
+    "no_grad",
+    "optim",
+    "set_grad_enabled",
+    "tensor",
+    "utils",
+] + sorted(_NAMES) + sorted(_ALIASES)
 
 globals().update(_NAMES)
 globals().update({alias: _NAMES[target] for alias, target in _ALIASES.items()})
@@ -66,3 +83,55 @@ class _Cuda:
 
 
 cuda = _Cuda()
+
+
+def manual_seed(seed):
+    """Seed the generator behind ``nn`` initialisation and dropout (``torch.manual_seed``)."""
+    _random.seed(seed)
+
+
+def is_grad_enabled():
+    """Whether operations are recorded for ``backward()`` on this thread."""
+    return _native.is_grad_enabled()
+
+
+class set_grad_enabled(_contextlib.ContextDecorator):  # noqa: N801 - torch's spelling
+    """Turn recording on or off; as a context manager or decorator it restores the old mode."""
+
+    def __init__(self, mode):
+        self._prev = _native.set_grad_enabled(bool(mode))
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        _native.set_grad_enabled(self._prev)
+        return False
+
+
+class no_grad(_contextlib.ContextDecorator):  # noqa: N801 - torch's spelling
+    """Do not record operations (``torch.no_grad()``): results do not require grad, and leaf
+    parameters may be updated in place."""
+
+    def __enter__(self):
+        self._prev = _native.set_grad_enabled(False)
+        return self
+
+    def __exit__(self, *exc):
+        _native.set_grad_enabled(self._prev)
+        return False
+
+
+class enable_grad(_contextlib.ContextDecorator):  # noqa: N801 - torch's spelling
+    """Record operations again inside a ``no_grad()`` block."""
+
+    def __enter__(self):
+        self._prev = _native.set_grad_enabled(True)
+        return self
+
+    def __exit__(self, *exc):
+        _native.set_grad_enabled(self._prev)
+        return False
+
+
+from . import nn, optim, utils  # noqa: E402  (they build on the names above)
