@@ -11,7 +11,7 @@ WHEELS := target/wheels
 REQ := bindings/python/requirements-test.txt
 REQ_NP1 := bindings/python/requirements-test-numpy1.txt
 
-.PHONY: demo test venv venv-numpy1 lint rust-test npy-check wheel py-test py-test-numpy1 example-extension bench py-bench valgrind clean-venv
+.PHONY: demo test venv venv-numpy1 lint rust-test npy-check wheel py-test py-test-numpy1 example-extension bench py-bench valgrind clean-venv venv-bench bench-peers
 
 demo: venv wheel
 	cargo run --release --example showcase
@@ -82,3 +82,16 @@ valgrind: wheel
 
 clean-venv:
 	rm -rf $(VENV) $(VENV_NP1)
+
+# A venv with the peers the side-by-side benchmarks compare against (torch, tensorflow-cpu,
+# scipy, safetensors) plus this package; not needed by the tests.
+VENV_BENCH ?= .venv-bench
+venv-bench: $(VENV_BENCH)/.installed
+$(VENV_BENCH)/.installed: bindings/python/requirements-bench.txt
+	python3 -m venv $(VENV_BENCH)
+	$(VENV_BENCH)/bin/pip install --quiet --disable-pip-version-check -r bindings/python/requirements-bench.txt
+	touch $@
+
+bench-peers: wheel venv-bench
+	$(VENV_BENCH)/bin/pip install --quiet --disable-pip-version-check --force-reinstall --no-deps $(WHEELS)/*.whl
+	$(VENV_BENCH)/bin/python bindings/python/benches/bench_data.py

@@ -220,3 +220,22 @@ fn public_types_are_send_for_bindings() {
     send::<candle_numpy::torch::data::DataLoaderIter>();
     send::<Fields>();
 }
+
+#[test]
+fn autotune_prefetch_starts_a_thread_only_for_batches_worth_handing_off() -> Result<()> {
+    // 32 samples x 10 f32 = 1280 bytes per batch: the gather is cheaper than the hand-off
+    let small =
+        Dataset::from_tensor_slices(Tensor::zeros((100, 10), DType::F32, &Device::Cpu)?)?.batch(32, false)?;
+    assert_eq!(small.pipeline().batch_bytes(), 32 * 10 * 4);
+    assert_eq!(small.prefetch(AUTOTUNE)?.pipeline().prefetch_depth(), 0);
+    // an explicit depth is honoured whatever the size
+    assert_eq!(small.prefetch(3)?.pipeline().prefetch_depth(), 3);
+    assert_eq!(small.prefetch(AUTOTUNE)?.prefetch(1)?.pipeline().prefetch_depth(), 1);
+    // 32 x 4096 f32 = 512 KiB per batch: worth a background thread
+    let large = Dataset::from_tensor_slices(Tensor::zeros((64, 4096), DType::F32, &Device::Cpu)?)?
+        .batch(32, false)?;
+    let tuned = large.prefetch(AUTOTUNE)?;
+    assert_eq!(tuned.pipeline().prefetch_depth(), candle_numpy::data::AUTOTUNE_DEPTH);
+    assert_eq!(tuned.iter().count(), 2);
+    Ok(())
+}

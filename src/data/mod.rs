@@ -39,3 +39,7 @@ pub use source::Source;
 /// The queue depth `AUTOTUNE` prefetch uses: two batches ahead keeps one core gathering while
 /// the consumer works, without holding more memory than that.
 pub const AUTOTUNE_DEPTH: usize = 2;
+
+/// `AUTOTUNE` prefetch starts a thread only for batches of at least this many bytes; below it
+/// the hand-off costs more than the gather (see [`Pipeline::prefetch_depth`]).
+pub const AUTOTUNE_MIN_BATCH_BYTES: usize = 256 << 10;

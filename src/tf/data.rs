@@ -81,11 +81,13 @@ impl Dataset {
     }
 
     /// `prefetch(buffer_size)`: gather on a background thread, `buffer_size` elements ahead
-    /// ([`AUTOTUNE`] lets the engine choose; 0 prefetches nothing).
+    /// (0 prefetches nothing). [`AUTOTUNE`] lets the engine choose: two batches ahead, or no
+    /// thread at all for batches under [`AUTOTUNE_MIN_BATCH_BYTES`](crate::data::AUTOTUNE_MIN_BATCH_BYTES),
+    /// whose gather is cheaper than the hand-off.
     pub fn prefetch(&self, buffer_size: i64) -> Result<Self> {
-        let buffer = match buffer_size {
-            AUTOTUNE => AUTOTUNE_DEPTH,
-            n if n >= 0 => n as usize,
+        let (buffer, autotune) = match buffer_size {
+            AUTOTUNE => (AUTOTUNE_DEPTH, true),
+            n if n >= 0 => (n as usize, false),
             n => {
                 return Err(Error::InvalidArgument {
                     operation: "prefetch",
@@ -95,7 +97,7 @@ impl Dataset {
                 })
             }
         };
-        self.then(Op::Prefetch { buffer })
+        self.then(Op::Prefetch { buffer, autotune })
     }
 
     /// `repeat(count=None)`: `None` repeats forever. Each repetition of a shuffle with

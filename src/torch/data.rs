@@ -135,7 +135,7 @@ impl DataLoader {
         }
         p = p.then(Op::Batch { size: batch_size as u64, drop_remainder: drop_last })?;
         if prefetch > 0 {
-            p = p.then(Op::Prefetch { buffer: prefetch })?;
+            p = p.then(Op::Prefetch { buffer: prefetch, autotune: false })?;
         }
         Ok(DataLoader {
             pipeline: p,

@@ -4,7 +4,8 @@
 
 X = rand(1_000_000, 10) float32, y int64. Contenders: the candle_numpy DataLoader, the tf.data
 facade (shuffle over the whole data, batch, prefetch AUTOTUNE), the plain NumPy floor
-(a permutation plus fancy indexing per batch), and torch / tensorflow when installed. Each
+(a permutation plus fancy indexing per batch), and torch's DataLoader(TensorDataset) and
+tf.data when installed (`make venv-bench` makes a venv with both). Each
 round runs every contender once; medians over the rounds are reported, so a noisy neighbour
 slows all of them alike.
 """
@@ -21,6 +22,14 @@ try:
     import torch
 except ImportError:
     torch = None
+
+try:
+    import os
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import tensorflow as tf
+except ImportError:
+    tf = None
 
 
 def epoch_numpy(X, y, bs, rng):
@@ -51,6 +60,9 @@ def main():
         if torch is not None:
             tl = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.from_numpy(X), torch.from_numpy(y)), batch_size=bs, shuffle=True)
             cases["torch DataLoader"] = lambda: [None for _ in tl]
+        if tf is not None:
+            tds = tf.data.Dataset.from_tensor_slices((X, y)).shuffle(n).batch(bs).prefetch(tf.data.AUTOTUNE)
+            cases["tf.data"] = lambda: [None for _ in tds]
         samples = {k: [] for k in cases}
         for _ in range(rounds):
             for k, f in cases.items():
@@ -62,6 +74,9 @@ def main():
         print(f"batch {bs}:")
         for k, v in med.items():
             print(f"  {k:18s} {v / 1e6:7.2f} M/s   vs NumPy floor {v / floor:5.2f}x")
+        for ours, peer in (("cn DataLoader", "torch DataLoader"), ("cn tf.data", "tf.data")):
+            if peer in med:
+                print(f"  {ours} / {peer}: {med[ours] / med[peer]:.1f}x")
 
 
 if __name__ == "__main__":
