@@ -418,6 +418,12 @@ fn filled_vec<D>(n: usize, fill: impl FnOnce(&mut [MaybeUninit<D>])) -> Vec<D> {
 /// Ask the kernel for transparent huge pages on a large fresh buffer before first touch: with
 /// THP in `madvise` mode this halves the page-fault cost of filling it (NumPy does the same).
 fn advise_huge_pages<D>(buf: &mut [MaybeUninit<D>]) {
+    advise_huge_pages_of(buf)
+}
+
+/// [`advise_huge_pages`] for any buffer not yet touched (e.g. a large `vec![0; n]`, which the
+/// allocator maps lazily).
+pub(crate) fn advise_huge_pages_of<D>(buf: &mut [D]) {
     #[cfg(target_os = "linux")]
     {
         const HUGE: usize = 2 << 20;

@@ -289,6 +289,31 @@ pub enum Error {
     #[error("cannot share: {0}; use Sharing::Copy (or Auto)")]
     Adoption(crate::adopt::AdoptError),
 
+    /// An output that would not fit: refused before any work.
+    #[error(
+        "{operation}: the output of shape {shape:?} would take {bytes} bytes ({gib:.2} GiB), more than \
+         the {limit} bytes allowed (the memory available, unless a limit was set); compute it in \
+         blocks of rows, or raise the limit (max_output_bytes)",
+        gib = *bytes as f64 / (1u64 << 30) as f64
+    )]
+    OutputTooLarge {
+        /// The operation.
+        operation: &'static str,
+        /// The output shape.
+        shape: Vec<usize>,
+        /// Its size in bytes.
+        bytes: usize,
+        /// The limit.
+        limit: usize,
+    },
+
+    /// The caller asked a long computation to stop (Ctrl-C in Python).
+    #[error("{operation} was interrupted")]
+    Interrupted {
+        /// The operation.
+        operation: &'static str,
+    },
+
     /// A data-pipeline argument out of range (batch size 0, shard index >= num_shards, ...).
     #[error("{operation}: {argument} {value} is invalid; {fix}")]
     InvalidArgument {

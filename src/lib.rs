@@ -61,6 +61,7 @@ pub mod convert;
 pub mod copy;
 pub mod data;
 pub mod device;
+pub mod distance;
 pub mod dlpack;
 pub mod dtype;
 pub mod error;

@@ -9,6 +9,7 @@ use pyo3::prelude::*;
 mod autograd;
 mod convert;
 mod data;
+mod distance;
 mod dlpack;
 mod dtype;
 mod index;
@@ -42,6 +43,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<optim::PyOptimizer>()?;
     m.add_function(wrap_pyfunction!(autograd::is_grad_enabled, m)?)?;
     m.add_function(wrap_pyfunction!(autograd::set_grad_enabled, m)?)?;
+    m.add_function(wrap_pyfunction!(distance::cdist, m)?)?;
     m.add_function(wrap_pyfunction!(dlpack::from_dlpack, m)?)?;
     m.add_function(wrap_pyfunction!(dlpack::live_dlpack_exports, m)?)?;
     Ok(())

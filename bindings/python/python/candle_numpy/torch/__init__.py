@@ -25,6 +25,7 @@ from . import _random
 __all__ = [
     "Tensor",
     "as_tensor",
+    "cdist",
     "cuda",
     "device",
     "enable_grad",
@@ -66,6 +67,17 @@ def tensor(data, dtype=None, device=None, requires_grad=False):
 def Tensor(data):  # noqa: N802 - torch's spelling
     """A float32 copy (``torch.Tensor(data)``)."""
     return _native.tensor(data, dtype="float32")
+
+
+def cdist(x1, x2, p=2.0, compute_mode="use_mm_for_euclid_dist_if_necessary"):
+    """Pairwise p-norm distances (``torch.cdist``): ``(P, M) x (R, M) -> (P, R)``, batched
+    ``(B, P, M) x (B, R, M) -> (B, P, R)``.
+
+    Unlike torch's, the Euclidean distances are exact where torch's GEMM expansion cancels
+    (close pairs, duplicates, the diagonal of ``cdist(X, X)`` is exactly 0) and the gradient at
+    zero distance is 0, not NaN. ``cn.cdist`` adds ``metric="sqeuclidean" | "cosine"``.
+    """
+    return _native.cdist(x1, x2, p=p, compute_mode=compute_mode)
 
 
 def device(spec):
