@@ -178,7 +178,7 @@ impl Optimizer {
                 };
                 Stepper::AdamW(candle_nn::AdamW::new(vars, p)?)
             }
-            Optimizer::Sgd { learning_rate, momentum, .. } if momentum == 0.0 => {
+            Optimizer::Sgd { learning_rate, momentum: 0.0, .. } => {
                 Stepper::Sgd(candle_nn::SGD::new(vars, learning_rate)?)
             }
             Optimizer::Sgd { learning_rate, momentum, nesterov } => Stepper::Momentum(SgdMomentum::new(
