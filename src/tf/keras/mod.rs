@@ -61,6 +61,7 @@ mod model;
 mod network;
 pub mod optimizers;
 mod progress;
+mod small_matmul;
 mod tracker;
 
 pub use activation::Activation;

@@ -8,6 +8,7 @@ use crate::error::{Error, Result};
 
 use super::activation::Activation;
 use super::layers::Layer;
+use super::small_matmul;
 
 /// A layer with its weights and output shape.
 #[derive(Debug, Clone)]
@@ -150,7 +151,7 @@ impl Network {
         for (i, (layer, w)) in self.layers.iter().zip(weights).enumerate() {
             h = match (&layer.kind, w) {
                 (Kind::Dense { activation, .. }, Some((kernel, bias))) => {
-                    let z = h.matmul(kernel)?.broadcast_add(bias)?;
+                    let z = small_matmul::matmul(&h, kernel)?.broadcast_add(bias)?;
                     if i == last {
                         pending = *activation;
                         z
