@@ -41,7 +41,15 @@ device_tests!(
     builds_at_first_fit,
     label_shapes_and_dtypes,
     bad_arguments,
+    train_on_batch_steps_once,
 );
+
+#[test]
+fn models_can_move_between_threads() {
+    fn send<T: Send>() {}
+    send::<Sequential>();
+    send::<candle_numpy::tf::keras::History>();
+}
 
 /// X uniform in [0, 1) (`n x features`, seeded) and the seed's label `x0 + x1 > 1` (f32, `(n,)`).
 fn seed_task(n: usize, features: usize, seed: u64, device: &Device) -> Result<(Tensor, Tensor)> {
@@ -502,5 +510,22 @@ fn bad_arguments(device: &Device) -> Result<()> {
     let mut uncompiled = Sequential::new(vec![Dense::new(1).input_shape(&[10]).into()])?;
     let m = msg(uncompiled.fit(&x, &y, &quiet(1)).map(|_| ()));
     assert!(m.contains("compile("), "{m}");
+    Ok(())
+}
+
+fn train_on_batch_steps_once(device: &Device) -> Result<()> {
+    let (x, y) = seed_task(64, 10, 14, device)?;
+    let mut model = seed_model(device, 0)?;
+    let before = model.evaluate(&x, &y, None)?;
+    let logs = model.train_on_batch(&x, &y)?;
+    // the batch's values are computed with the weights before the step
+    assert!((logs["loss"] - before["loss"]).abs() < 1e-6, "{logs:?} {before:?}");
+    assert_eq!(logs["accuracy"], before["accuracy"]);
+    let after = model.evaluate(&x, &y, None)?;
+    assert!(after["loss"] < before["loss"], "{after:?} {before:?}");
+    let msg = model.train_on_batch(&x, &y.narrow(0, 0, 10)?).unwrap_err().to_string();
+    assert!(msg.contains("train_on_batch"), "{msg}");
+    let msg = model.evaluate(&x, &Tensor::zeros((64, 3), DType::F32, device)?, None).unwrap_err().to_string();
+    assert!(msg.contains("evaluate"), "{msg}");
     Ok(())
 }

@@ -86,7 +86,7 @@ impl Loss {
     /// The sum over the batch of each sample's loss, differentiable in `z`.
     ///
     /// `z` is the last layer's pre-activation `(n, units)` in f32, `y` the labels as
-    /// [`prepare_labels`] returns them. Per-sample losses average over units (binary, mse,
+    /// [`prepare_labels`](Self::prepare_labels) returns them. Per-sample losses average over units (binary, mse,
     /// mae) or sum over classes (categorical), as Keras; the batch loss is this sum over `n`.
     pub fn sample_sum(self, z: &Tensor, activation: Activation, y: &Tensor) -> Result<Tensor> {
         let units = z.dim(D::Minus1)? as f64;
@@ -166,20 +166,20 @@ impl Loss {
     /// Labels as the loss wants them, checked against the output width `units`: f32 rows
     /// `(n, units)` (a `(n,)` vector is accepted for one unit; integer labels are cast), or
     /// u32 class indices `(n,)` for the sparse loss (checked to be in `0..units`).
-    pub fn prepare_labels(self, y: &Tensor, units: usize) -> Result<Tensor> {
-        let n = y.dim(0).map_err(|_| label_shape(self, y, units))?;
+    pub fn prepare_labels(self, y: &Tensor, units: usize, operation: &'static str) -> Result<Tensor> {
+        let n = y.dim(0).map_err(|_| label_shape(self, y, units, operation))?;
         if self.sparse_labels() {
             let y = match y.dims() {
                 [_] => y.clone(),
                 [_, 1] => y.reshape(n)?,
-                _ => return Err(label_shape(self, y, units)),
+                _ => return Err(label_shape(self, y, units, operation)),
             };
             if n > 0 {
                 let wide = y.to_dtype(DType::F64)?;
                 let (lo, hi) = (wide.min(0)?.to_scalar::<f64>()?, wide.max(0)?.to_scalar::<f64>()?);
                 if lo < 0.0 || hi >= units as f64 {
                     return Err(Error::InvalidArgument {
-                        operation: "fit",
+                        operation,
                         argument: "y",
                         value: format!("class labels in {lo}..={hi} for {units} output units"),
                         fix: "sparse_categorical_crossentropy takes labels in 0..units; give the last \
@@ -192,13 +192,13 @@ impl Loss {
         let y = match y.dims() {
             [_] if units == 1 => y.reshape((n, 1))?,
             [_, w] if *w == units => y.clone(),
-            _ => return Err(label_shape(self, y, units)),
+            _ => return Err(label_shape(self, y, units, operation)),
         };
         Ok(y.to_dtype(DType::F32)?.contiguous()?)
     }
 }
 
-fn label_shape(loss: Loss, y: &Tensor, units: usize) -> Error {
+fn label_shape(loss: Loss, y: &Tensor, units: usize, operation: &'static str) -> Error {
     let wanted = match loss {
         Loss::SparseCategoricalCrossentropy => "(n,) or (n, 1) class indices".to_string(),
         _ if units == 1 => "(n,) or (n, 1)".to_string(),
@@ -211,7 +211,7 @@ fn label_shape(loss: Loss, y: &Tensor, units: usize) -> Error {
         _ => "; match y to the last layer's units",
     };
     Error::ShapeMismatch {
-        operation: "fit",
+        operation,
         detail: format!(
             "y has shape {:?} but the model outputs {units} unit(s) and {} expects y of shape \
              {wanted}{hint}",
@@ -307,12 +307,12 @@ mod tests {
     fn labels_are_checked() -> Result<()> {
         let dev = Device::Cpu;
         let y = Tensor::new(&[0i64, 1, 1], &dev)?;
-        assert_eq!(Loss::BinaryCrossentropy.prepare_labels(&y, 1)?.dims(), [3, 1]);
-        assert_eq!(Loss::BinaryCrossentropy.prepare_labels(&y, 1)?.dtype(), DType::F32);
-        let err = Loss::CategoricalCrossentropy.prepare_labels(&y, 3).unwrap_err().to_string();
+        assert_eq!(Loss::BinaryCrossentropy.prepare_labels(&y, 1, "fit")?.dims(), [3, 1]);
+        assert_eq!(Loss::BinaryCrossentropy.prepare_labels(&y, 1, "fit")?.dtype(), DType::F32);
+        let err = Loss::CategoricalCrossentropy.prepare_labels(&y, 3, "fit").unwrap_err().to_string();
         assert!(err.contains("sparse_categorical_crossentropy"), "{err}");
-        assert_eq!(Loss::SparseCategoricalCrossentropy.prepare_labels(&y, 2)?.dtype(), DType::U32);
-        let err = Loss::SparseCategoricalCrossentropy.prepare_labels(&y, 1).unwrap_err().to_string();
+        assert_eq!(Loss::SparseCategoricalCrossentropy.prepare_labels(&y, 2, "fit")?.dtype(), DType::U32);
+        let err = Loss::SparseCategoricalCrossentropy.prepare_labels(&y, 1, "fit").unwrap_err().to_string();
         assert!(err.contains("0..units"), "{err}");
         Ok(())
     }

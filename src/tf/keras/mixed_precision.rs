@@ -11,13 +11,19 @@
 //! **When it pays off.** On CUDA GPUs with tensor cores, f16/bf16 matmuls run several times
 //! faster than f32 and move half the bytes. On the CPU it does not: candle's CPU f16/bf16
 //! matmul is slower than f32 (there is no native half-precision FMA on most CPUs, so gemm
-//! converts), and the casts add work. Measured on this project's 2-core CPU build machine
+//! converts), and the casts add work. Measured on this project's 2-core build machine
 //! (release build, `cargo run --release --example train_keras -- --bench`, seed model
-//! 10 -> 16 relu -> 1 sigmoid, 5 epochs):
+//! 10 -> 16 relu -> 1 sigmoid, Adam, 5 epochs after a warm-up epoch, one run on a shared
+//! machine):
 //!
-//! | policy | 1000 x 10, batch 32 (µs/step) | 100k x 10, batch 256 (µs/step) |
+//! | policy | 1000 x 10, batch 32: ms/epoch (µs/step) | 100k x 10, batch 256: ms/epoch (µs/step) |
 //! | --- | --- | --- |
-//! | float32 | see README of the example | |
+//! | `float32` | 1.13 (35) | 36.6 (94) |
+//! | `mixed_bfloat16` | 1.42 (45) | 55.3 (142) |
+//! | `mixed_float16` | 2.05 (64) | 107 (274) |
+//!
+//! (`mixed_float16` also reads the gradient norm back every step to decide whether to skip
+//! it.) All three reach the same accuracy on that task.
 //!
 //! Use `float32` on the CPU; use a mixed policy on a GPU.
 

@@ -46,6 +46,16 @@
 //! metrics are folded from them every few thousand samples ([`FitOptions::verbose`] refreshes
 //! the bar a few times a second), so there is no device-to-host transfer per step.
 //!
+//! **Speed.** One training step of the seed model (10 -> 16 relu -> 1 sigmoid, Adam) takes
+//! ~35 µs at batch 32 and ~94 µs at batch 256 on the 2-core build machine (release build,
+//! `cargo run --release --example train_keras -- --bench`; PyTorch takes ~570 µs per step at
+//! batch 32 there). What keeps it low: the closed-form logit gradients of [`losses`], no
+//! per-step host transfer, inputs cast and labels prepared once per `fit`, one gather per
+//! tensor per batch, and a small-matmul op for the CPU (candle 0.11's CPU matmul re-reads
+//! `/proc/cpuinfo` on every call unless `RAYON_NUM_THREADS` is set: ~29 µs per call; the
+//! same loop written directly over candle-nn, `examples/train_torch_loop.rs`, takes ~250 µs
+//! per step, or ~64 µs with `RAYON_NUM_THREADS` set).
+//!
 //! **Not ported** (yet): other layers (Conv, BatchNormalization, ...), callbacks, sample and
 //! class weights, `from_logits` losses, learning-rate schedules (use
 //! [`Sequential::set_learning_rate`] between fits), saving whole models (weights only), and

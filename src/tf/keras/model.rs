@@ -457,9 +457,9 @@ impl Sequential {
         Ok(x.contiguous()?)
     }
 
-    fn prepare_y(&self, y: &Tensor, loss: Loss) -> Result<Tensor> {
-        let units = self.network("fit")?.output_shape().iter().product();
-        loss.prepare_labels(&y.to_device(&self.device)?, units)
+    fn prepare_y(&self, y: &Tensor, loss: Loss, operation: &'static str) -> Result<Tensor> {
+        let units = self.network(operation)?.output_shape().iter().product();
+        loss.prepare_labels(&y.to_device(&self.device)?, units, operation)
     }
 
     fn compiled(&self, operation: &'static str) -> Result<Compiled> {
@@ -488,6 +488,15 @@ impl Sequential {
     }
 
     // ---- training --------------------------------------------------------------------
+
+    /// The optimizer over the current variables, built on first use after compile / build.
+    fn ensure_stepper(&mut self, compiled: &Compiled, operation: &'static str) -> Result<()> {
+        if self.stepper.is_none() {
+            let vars = self.network(operation)?.named_vars().into_iter().map(|(_, v)| v).collect();
+            self.stepper = Some(compiled.optimizer.build(vars)?);
+        }
+        Ok(())
+    }
 
     fn step_constants(&self, loss: Loss) -> Result<StepConstants> {
         let units = self.network("fit")?.output_shape().iter().product::<usize>();
@@ -547,7 +556,7 @@ impl Sequential {
         let compiled = self.compiled("fit")?;
         let n = Self::check_samples(x, y, "fit")?;
         let x = self.prepare_x(x, "fit")?;
-        let y = self.prepare_y(y, compiled.loss)?;
+        let y = self.prepare_y(y, compiled.loss, "fit")?;
         let validation = self.validation_data(opts, &compiled)?;
         let (train, validation) = match validation {
             Some(v) => ((x, y), Some(v)),
@@ -650,7 +659,7 @@ impl Sequential {
         let Some((vx, vy)) = &opts.validation_data else { return Ok(None) };
         Self::check_samples(vx, vy, "fit (validation_data)")?;
         let vx = self.prepare_x(vx, "fit (validation_data)")?;
-        Ok(Some((vx, self.prepare_y(vy, compiled.loss)?)))
+        Ok(Some((vx, self.prepare_y(vy, compiled.loss, "fit (validation_data)")?)))
     }
 
     /// The epoch loop shared by [`fit`](Self::fit) and [`fit_dataset`](Self::fit_dataset).
@@ -662,10 +671,7 @@ impl Sequential {
         validation: Option<&(Tensor, Tensor)>,
         mut epochs: Epochs<'_>,
     ) -> Result<History> {
-        if self.stepper.is_none() {
-            let vars = self.network("fit")?.named_vars().into_iter().map(|(_, v)| v).collect();
-            self.stepper = Some(compiled.optimizer.build(vars)?);
-        }
+        self.ensure_stepper(compiled, "fit")?;
         let k = self.step_constants(compiled.loss)?;
         let mut history = History { history: BTreeMap::new(), epoch: Vec::new(), params };
         let mut progress = Progress::new(opts.verbose);
@@ -680,7 +686,7 @@ impl Sequential {
                     false => {
                         let (x, y) = dataset_pair(batch?)?;
                         Self::check_samples(&x, &y, "fit")?;
-                        (self.prepare_x(&x, "fit")?, self.prepare_y(&y, compiled.loss)?)
+                        (self.prepare_x(&x, "fit")?, self.prepare_y(&y, compiled.loss, "fit")?)
                     }
                 };
                 let (z, act) = self.train_step(&x, &y, &k)?;
@@ -713,6 +719,22 @@ impl Sequential {
             history.epoch.push(epoch);
         }
         Ok(history)
+    }
+
+    /// `model.train_on_batch(x, y)`: one gradient step on one batch (for hand-written
+    /// loops); returns the batch's loss and metrics, computed with the weights before the
+    /// step, as Keras. Inputs are prepared as in [`fit`](Self::fit).
+    pub fn train_on_batch(&mut self, x: &Tensor, y: &Tensor) -> Result<BTreeMap<String, f64>> {
+        let compiled = self.compiled("train_on_batch")?;
+        Self::check_samples(x, y, "train_on_batch")?;
+        let x = self.prepare_x(x, "train_on_batch")?;
+        let y = self.prepare_y(y, compiled.loss, "train_on_batch")?;
+        self.ensure_stepper(&compiled, "train_on_batch")?;
+        let k = self.step_constants(compiled.loss)?;
+        let (z, act) = self.train_step(&x, &y, &k)?;
+        let mut tracker = Tracker::new(compiled.loss, &compiled.metrics);
+        tracker.push(z, act, y)?;
+        Ok(tracker.finish()?.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
     }
 
     // ---- inference -------------------------------------------------------------------
@@ -765,7 +787,7 @@ impl Sequential {
         let batch_size = check_batch_size(batch_size, "evaluate")?;
         Self::check_samples(x, y, "evaluate")?;
         let x = self.prepare_x(x, "evaluate")?;
-        let y = self.prepare_y(y, compiled.loss)?;
+        let y = self.prepare_y(y, compiled.loss, "evaluate")?;
         let means = self.evaluate_prepared(&x, &y, batch_size, &compiled)?;
         Ok(means.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
     }

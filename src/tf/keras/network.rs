@@ -120,7 +120,8 @@ impl Network {
     }
 
     /// The weights for one pass in `dtype`: the variables themselves when `train` (so the
-    /// pass is differentiated), detached copies-free views otherwise.
+    /// pass is differentiated), detached views (no copy, no graph) otherwise; cast when
+    /// `dtype` is not f32.
     pub fn pass_weights(&self, train: bool, dtype: DType) -> Result<PassWeights> {
         let prepare = |v: &Var| -> Result<Tensor> {
             let t = if train { v.as_tensor().clone() } else { v.as_tensor().detach() };

@@ -9,7 +9,8 @@
 //! multiply-adds therefore go through this op (a plain row-times-matrix loop that the
 //! compiler vectorises, f32 accumulation), larger ones and every non-CPU device through
 //! candle's `matmul`. Its backward pass skips the gradient of an input that needs none (the
-//! data batch), which candle's matmul always computes.
+//! data batch), which candle's matmul always computes. Setting `RAYON_NUM_THREADS` (to any
+//! value) in the environment avoids the `/proc/cpuinfo` read for the large products too.
 
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp2, DType, Layout, Shape, Tensor};
