@@ -371,6 +371,49 @@ pub enum Error {
         reason: String,
     },
 
+    /// A name (loss, optimizer, activation, metric, dtype policy) that is not one of the
+    /// accepted spellings.
+    #[error("unknown {what} {given:?}; valid choices: {}", valid.join(", "))]
+    UnknownName {
+        /// What was being named ("loss", "optimizer", ...).
+        what: &'static str,
+        /// The name given.
+        given: String,
+        /// Every accepted name.
+        valid: &'static [&'static str],
+    },
+
+    /// A Keras model used before its input width is known.
+    #[error(
+        "{operation} needs a built model, but the input shape is unknown; give the first layer \
+         an input_shape (e.g. Dense::new(16).input_shape(&[10])), call build(&[10]), or fit / \
+         predict once so the shape is read from x"
+    )]
+    NotBuilt {
+        /// What was attempted ("summary", "save_weights", ...).
+        operation: &'static str,
+    },
+
+    /// A Keras model trained or evaluated before `compile`.
+    #[error("{operation} needs a compiled model; call compile(optimizer, loss, metrics) first")]
+    NotCompiled {
+        /// What was attempted ("fit", "evaluate").
+        operation: &'static str,
+    },
+
+    /// A weights file that does not fit the model's architecture.
+    #[error(
+        "load_weights {}: {reason}; the file was saved from a different architecture, build \
+         the same layers (units, input_shape) before loading",
+        path.display()
+    )]
+    WeightsMismatch {
+        /// The file.
+        path: PathBuf,
+        /// The names or shapes that disagree.
+        reason: String,
+    },
+
     /// An error raised by candle itself.
     #[error(transparent)]
     Candle(#[from] candle_core::Error),
@@ -382,6 +425,12 @@ impl From<crate::adopt::AdoptError> for Error {
             crate::adopt::AdoptError::NotInstalled => Error::SharingUnavailable,
             other => Error::Adoption(other),
         }
+    }
+}
+
+impl From<std::convert::Infallible> for Error {
+    fn from(never: std::convert::Infallible) -> Self {
+        match never {}
     }
 }
 

@@ -1,5 +1,5 @@
 //! TensorFlow-style facade: constructors that always copy (as TensorFlow), [`Variable`], and
-//! [`data`]'s `Dataset`.
+//! [`data`]'s `Dataset`, and [`keras`]'s `Sequential` training API.
 //!
 //! | TensorFlow | here | mode |
 //! | --- | --- | --- |
@@ -16,6 +16,7 @@
 //! ```
 
 pub mod data;
+pub mod keras;
 
 use candle_core::{DType, Tensor, Var};
 

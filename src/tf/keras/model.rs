@@ -1,0 +1,863 @@
+//! [`Sequential`]: build, compile, fit, evaluate, predict, weights.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use candle_core::{DType, Device, Tensor, Var};
+
+use crate::data::rng::{derive, random_seed, Rng};
+use crate::data::{Batches, Cardinality, Fields};
+use crate::error::{Error, Result};
+use crate::tf::data::Dataset;
+use crate::torch::data::{DataLoader, TensorDataset};
+
+use super::activation::Activation;
+use super::history::{FitOptions, History, HistoryParams};
+use super::layers::{check_units, Layer};
+use super::losses::Loss;
+use super::metrics::Metric;
+use super::mixed_precision::{LossScaler, Policy};
+use super::network::{Kind, Network};
+use super::optimizers::{Optimizer, Stepper};
+use super::progress::Progress;
+use super::tracker::Tracker;
+
+// keys under the model seed for its independent random streams
+const INIT_STREAM: u64 = 0;
+const DROPOUT_STREAM: u64 = 1;
+const SHUFFLE_STREAM: u64 = 2;
+
+/// `compile`'s arguments, kept so the optimizer can be (re)built over the model's variables.
+#[derive(Debug, Clone)]
+struct Compiled {
+    optimizer: Optimizer,
+    loss: Loss,
+    metrics: Vec<Metric>,
+}
+
+/// Per-fit constants hoisted out of the step loop.
+struct StepConstants {
+    loss: Loss,
+    /// `arange(units)` for the sparse loss's one-hot gradient.
+    class_ids: Option<Tensor>,
+}
+
+/// `keras.Sequential`: a stack of [`Layer`]s trained with `compile` / `fit`.
+///
+/// ```
+/// use candle_core::{DType, Device, Tensor};
+/// use candle_numpy::tf::keras::{layers::Dense, FitOptions, Sequential};
+///
+/// let x = Tensor::rand(0f32, 1., (256, 10), &Device::Cpu)?;
+/// let y = x.narrow(1, 0, 1)?.ge(0.5)?.to_dtype(DType::F32)?; // (256, 1)
+/// let mut model = Sequential::new(vec![
+///     Dense::new(16).activation("relu")?.input_shape(&[10]).into(),
+///     Dense::new(1).activation("sigmoid")?.into(),
+/// ])?
+/// .with_seed(0);
+/// model.compile("adam", "binary_crossentropy", &["accuracy"])?;
+/// let history = model.fit(&x, &y, &FitOptions { epochs: 2, verbose: 0, ..Default::default() })?;
+/// assert_eq!(history.get("loss").unwrap().len(), 2);
+/// let p = model.predict(&x, None)?;
+/// assert_eq!(p.dims(), [256, 1]);
+/// # Ok::<(), candle_numpy::Error>(())
+/// ```
+///
+/// **Building.** The weights are created once the per-sample input shape is known: at
+/// [`compile`](Self::compile) when the first layer has an `input_shape`, by
+/// [`build`](Self::build), or at the first [`fit`](Self::fit) / [`predict`](Self::predict) /
+/// [`evaluate`](Self::evaluate) from `x`'s shape. Kernels are glorot-uniform and biases zero,
+/// drawn from the project's seeded generator ([`Rng`]; candle's own CPU generator cannot be
+/// seeded), so [`with_seed`](Self::with_seed) makes weights, dropout masks and shuffle orders
+/// reproducible.
+///
+/// **Device.** Weights live on the model's device ([`with_device`](Self::with_device), CPU by
+/// default); inputs on another device are copied to it.
+#[derive(Debug)]
+pub struct Sequential {
+    layers: Vec<Layer>,
+    input_shape: Option<Vec<usize>>,
+    device: Device,
+    seed: u64,
+    policy: Policy,
+    network: Option<Network>,
+    compiled: Option<Compiled>,
+    stepper: Option<Stepper>,
+    scaler: LossScaler,
+    dropout_rng: Rng,
+    fits: u64,
+}
+
+impl Sequential {
+    /// `keras.Sequential(layers)`. Only the first layer may carry an `input_shape`; Dense
+    /// layers need at least one unit.
+    pub fn new(layers: Vec<Layer>) -> Result<Self> {
+        let seed = random_seed();
+        let mut model = Sequential {
+            layers: Vec::with_capacity(layers.len()),
+            input_shape: None,
+            device: Device::Cpu,
+            seed,
+            policy: Policy::Float32,
+            network: None,
+            compiled: None,
+            stepper: None,
+            scaler: LossScaler::new(),
+            dropout_rng: Rng::new(derive(seed, &[DROPOUT_STREAM])),
+            fits: 0,
+        };
+        for layer in layers {
+            model.add(layer)?;
+        }
+        Ok(model)
+    }
+
+    /// `model.add(layer)`. Refused once the model is built (its weights exist).
+    pub fn add(&mut self, layer: impl Into<Layer>) -> Result<()> {
+        let layer = layer.into();
+        if self.network.is_some() {
+            return Err(Error::InvalidArgument {
+                operation: "Sequential.add",
+                argument: "layer",
+                value: layer.kind().to_string(),
+                fix: "add every layer before the model is built (by compile with an input_shape, \
+                      build, fit or predict)",
+            });
+        }
+        if let Layer::Dense(d) = &layer {
+            check_units(d.units)?;
+        }
+        if let Some(shape) = layer.input_shape() {
+            if !self.layers.is_empty() {
+                return Err(Error::InvalidArgument {
+                    operation: "Sequential.add",
+                    argument: "input_shape",
+                    value: format!("{shape:?} on layer {} ({})", self.layers.len() + 1, layer.kind()),
+                    fix: "give input_shape to the first layer only",
+                });
+            }
+            self.input_shape = Some(shape.to_vec());
+        }
+        self.layers.push(layer);
+        Ok(())
+    }
+
+    /// The model on `device` (weights already built are moved there; the optimizer state is
+    /// reset).
+    pub fn with_device(mut self, device: &Device) -> Result<Self> {
+        self.device = device.clone();
+        if let Some(net) = &mut self.network {
+            for layer in &mut net.layers {
+                if let Kind::Dense { kernel, bias, .. } = &mut layer.kind {
+                    *kernel = Var::from_tensor(&kernel.as_tensor().to_device(device)?)?;
+                    *bias = Var::from_tensor(&bias.as_tensor().to_device(device)?)?;
+                }
+            }
+            self.stepper = None;
+        }
+        Ok(self)
+    }
+
+    /// Seed the weight initialisation, dropout masks and default shuffle orders. Without it
+    /// the model draws a random seed. Weights already built are re-initialised from the new
+    /// seed (and the optimizer state reset).
+    pub fn with_seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self.dropout_rng = Rng::new(derive(seed, &[DROPOUT_STREAM]));
+        self.fits = 0;
+        if let Some(net) = self.network.take() {
+            self.stepper = None;
+            // same layers and shape: building again cannot fail
+            let shape = net.input_shape;
+            self.network = Network::build(&self.layers, &shape, &self.device, &mut self.init_rng()).ok();
+        }
+        self
+    }
+
+    /// Compute in another dtype policy (`"float32"`, `"mixed_float16"`, `"mixed_bfloat16"`,
+    /// or a [`Policy`]); Keras's `mixed_precision.set_global_policy`, per model. See
+    /// [`mixed_precision`](super::mixed_precision) for when it pays off (on CUDA, not on CPU).
+    pub fn with_dtype_policy<P>(mut self, policy: P) -> Result<Self>
+    where
+        P: TryInto<Policy>,
+        Error: From<P::Error>,
+    {
+        self.policy = policy.try_into()?;
+        self.scaler = LossScaler::new();
+        Ok(self)
+    }
+
+    fn init_rng(&self) -> Rng {
+        Rng::new(derive(self.seed, &[INIT_STREAM]))
+    }
+
+    /// `model.build(input_shape)`: create the weights for per-sample inputs of `input_shape`
+    /// (without the batch axis). Building again with the same shape is a no-op; another
+    /// shape is an error.
+    pub fn build(&mut self, input_shape: &[usize]) -> Result<()> {
+        if let Some(net) = &self.network {
+            if net.input_shape == input_shape {
+                return Ok(());
+            }
+            return Err(Error::ShapeMismatch {
+                operation: "build",
+                detail: format!(
+                    "the model was built for per-sample inputs of shape {:?}, not {input_shape:?}; \
+                     create a new model for another input shape",
+                    net.input_shape
+                ),
+            });
+        }
+        if self.layers.is_empty() {
+            return Err(Error::InvalidArgument {
+                operation: "build",
+                argument: "layers",
+                value: "[]".into(),
+                fix: "add at least one layer (Sequential::new(vec![...]) or add)",
+            });
+        }
+        self.network = Some(Network::build(&self.layers, input_shape, &self.device, &mut self.init_rng())?);
+        self.input_shape = Some(input_shape.to_vec());
+        self.stepper = None;
+        Ok(())
+    }
+
+    /// `model.compile(optimizer, loss, metrics)`. Each argument is a Keras name or the typed
+    /// value: `compile("adam", "binary_crossentropy", &["accuracy"])`, or
+    /// `compile(Optimizer::sgd().with_learning_rate(0.1), Loss::MeanSquaredError, &[Metric::MeanAbsoluteError])`.
+    /// Builds the model when the first layer has an `input_shape`. Compiling again replaces
+    /// the optimizer (its state restarts); the weights are kept.
+    pub fn compile<O, L, M>(&mut self, optimizer: O, loss: L, metrics: &[M]) -> Result<()>
+    where
+        O: TryInto<Optimizer>,
+        Error: From<O::Error>,
+        L: TryInto<Loss>,
+        Error: From<L::Error>,
+        M: TryInto<Metric> + Clone,
+        Error: From<M::Error>,
+    {
+        let optimizer = optimizer.try_into()?;
+        optimizer.validate()?;
+        let loss = loss.try_into()?;
+        let mut ms: Vec<Metric> = Vec::with_capacity(metrics.len());
+        for m in metrics {
+            let m: Metric = m.clone().try_into()?;
+            m.check(loss)?;
+            if !ms.contains(&m) {
+                ms.push(m);
+            }
+        }
+        self.compiled = Some(Compiled { optimizer, loss, metrics: ms });
+        self.stepper = None;
+        self.scaler = LossScaler::new();
+        if let (None, Some(shape)) = (&self.network, self.input_shape.clone()) {
+            self.build(&shape)?;
+        }
+        Ok(())
+    }
+
+    // ---- accessors -------------------------------------------------------------------
+
+    /// The layer configurations.
+    pub fn layers(&self) -> &[Layer] {
+        &self.layers
+    }
+
+    /// The per-sample input shape, once known.
+    pub fn input_shape(&self) -> Option<&[usize]> {
+        self.input_shape.as_deref()
+    }
+
+    /// The per-sample output shape (needs a built model).
+    pub fn output_shape(&self) -> Result<Vec<usize>> {
+        Ok(self.network("output_shape")?.output_shape().to_vec())
+    }
+
+    /// Whether the weights exist.
+    pub fn is_built(&self) -> bool {
+        self.network.is_some()
+    }
+
+    /// The device of the weights.
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// The seed in use (given by [`with_seed`](Self::with_seed), or drawn at construction).
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    /// The dtype policy.
+    pub fn dtype_policy(&self) -> Policy {
+        self.policy
+    }
+
+    /// The current loss scale under `mixed_float16`, `None` under other policies.
+    pub fn loss_scale(&self) -> Option<f64> {
+        self.policy.loss_scaling().then(|| self.scaler.scale())
+    }
+
+    /// The compiled optimizer's configuration.
+    pub fn optimizer(&self) -> Option<&Optimizer> {
+        self.compiled.as_ref().map(|c| &c.optimizer)
+    }
+
+    /// The compiled loss.
+    pub fn loss(&self) -> Option<Loss> {
+        self.compiled.as_ref().map(|c| c.loss)
+    }
+
+    /// The compiled metrics (deduplicated, in the order given).
+    pub fn metrics(&self) -> &[Metric] {
+        self.compiled.as_ref().map(|c| c.metrics.as_slice()).unwrap_or(&[])
+    }
+
+    /// The current learning rate (`model.optimizer.learning_rate`).
+    pub fn learning_rate(&self) -> Option<f64> {
+        match &self.stepper {
+            Some(s) => Some(s.learning_rate()),
+            None => self.compiled.as_ref().map(|c| c.optimizer.learning_rate()),
+        }
+    }
+
+    /// Change the learning rate, keeping the optimizer state (for schedules between fits).
+    pub fn set_learning_rate(&mut self, lr: f64) -> Result<()> {
+        let Some(c) = &mut self.compiled else {
+            return Err(Error::NotCompiled { operation: "set_learning_rate" });
+        };
+        let updated = c.optimizer.with_learning_rate(lr);
+        updated.validate()?;
+        c.optimizer = updated;
+        if let Some(s) = &mut self.stepper {
+            s.set_learning_rate(lr);
+        }
+        Ok(())
+    }
+
+    fn network(&self, operation: &'static str) -> Result<&Network> {
+        self.network.as_ref().ok_or(Error::NotBuilt { operation })
+    }
+
+    /// `(name, variable)` for every weight, in layer order: `dense/kernel` `(in, units)`,
+    /// `dense/bias` `(units,)`, `dense_1/kernel`, ... The variables are the model's own
+    /// (f32 masters): `set` on them changes the model.
+    pub fn named_variables(&self) -> Result<Vec<(String, Var)>> {
+        Ok(self.network("named_variables")?.named_vars())
+    }
+
+    /// `model.trainable_variables`: the weight variables in layer order.
+    pub fn trainable_variables(&self) -> Result<Vec<Var>> {
+        Ok(self.named_variables()?.into_iter().map(|(_, v)| v).collect())
+    }
+
+    /// `model.get_weights()`: detached snapshots of the weights (name, value), in layer order.
+    pub fn get_weights(&self) -> Result<Vec<(String, Tensor)>> {
+        self.named_variables()?.into_iter().map(|(n, v)| Ok((n, v.as_tensor().copy()?))).collect()
+    }
+
+    /// `model.count_params()`.
+    pub fn count_params(&self) -> Result<usize> {
+        Ok(self.named_variables()?.iter().map(|(_, v)| v.elem_count()).sum())
+    }
+
+    /// `model.summary()`: a table of layers, output shapes and parameter counts.
+    pub fn summary(&self) -> Result<String> {
+        Ok(self.network("summary")?.summary("sequential"))
+    }
+
+    // ---- weights files ---------------------------------------------------------------
+
+    /// `model.save_weights(path)`: the weights as a safetensors file, named as
+    /// [`named_variables`](Self::named_variables).
+    pub fn save_weights(&self, path: impl AsRef<Path>) -> Result<()> {
+        let map: std::collections::HashMap<String, Tensor> = self
+            .network("save_weights")?
+            .named_vars()
+            .into_iter()
+            .map(|(n, v)| (n, v.as_tensor().clone()))
+            .collect();
+        candle_core::safetensors::save(&map, path.as_ref())?;
+        Ok(())
+    }
+
+    /// `model.load_weights(path)`: overwrite the weights from a safetensors file written by
+    /// [`save_weights`](Self::save_weights). Every name must be present with the same shape
+    /// and the file must hold no other tensor; otherwise [`Error::WeightsMismatch`] and the
+    /// model is unchanged. Optimizer state is kept.
+    pub fn load_weights(&mut self, path: impl AsRef<Path>) -> Result<()> {
+        let path = path.as_ref();
+        let vars = self.network("load_weights")?.named_vars();
+        let bytes = std::fs::read(path).map_err(|source| Error::Io {
+            operation: "read",
+            path: path.into(),
+            source,
+        })?;
+        let mut loaded = candle_core::safetensors::load_buffer(&bytes, &self.device)?;
+        let mismatch = |reason: String| Error::WeightsMismatch { path: path.into(), reason };
+        let mut values = Vec::with_capacity(vars.len());
+        for (name, var) in &vars {
+            let t =
+                loaded.remove(name).ok_or_else(|| mismatch(format!("the file has no tensor {name:?}")))?;
+            if t.dims() != var.dims() {
+                return Err(mismatch(format!(
+                    "{name:?} has shape {:?} in the file but {:?} in the model",
+                    t.dims(),
+                    var.dims()
+                )));
+            }
+            values.push(t.to_dtype(var.dtype())?);
+        }
+        if !loaded.is_empty() {
+            let mut extra: Vec<_> = loaded.into_keys().collect();
+            extra.sort();
+            return Err(mismatch(format!("the file has tensors the model lacks: {extra:?}")));
+        }
+        for ((_, var), value) in vars.iter().zip(values) {
+            var.set(&value)?;
+        }
+        Ok(())
+    }
+
+    // ---- inputs ----------------------------------------------------------------------
+
+    /// `x` checked against (or building) the input shape, on the model's device, in the
+    /// compute dtype, contiguous. Done once per call, not per batch.
+    fn prepare_x(&mut self, x: &Tensor, operation: &'static str) -> Result<Tensor> {
+        if x.rank() < 2 {
+            return Err(Error::ShapeMismatch {
+                operation,
+                detail: format!(
+                    "x has shape {:?}; the first axis is samples, so x needs a feature axis too \
+                     (reshape to (n, 1) for one feature)",
+                    x.dims()
+                ),
+            });
+        }
+        let features = &x.dims()[1..];
+        match &self.network {
+            None => self.build(features)?,
+            Some(net) if net.input_shape != features => {
+                return Err(Error::ShapeMismatch {
+                    operation,
+                    detail: format!(
+                        "x has shape {:?}, but the model takes samples of shape {:?} (x of shape \
+                         (n, {})); reshape x or build a model for this input",
+                        x.dims(),
+                        net.input_shape,
+                        net.input_shape.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ")
+                    ),
+                })
+            }
+            Some(_) => {}
+        }
+        let x = x.to_device(&self.device)?;
+        let dtype = self.policy.compute_dtype();
+        let x = if x.dtype() == dtype { x } else { x.to_dtype(dtype)? };
+        Ok(x.contiguous()?)
+    }
+
+    fn prepare_y(&self, y: &Tensor, loss: Loss, operation: &'static str) -> Result<Tensor> {
+        let units = self.network(operation)?.output_shape().iter().product();
+        loss.prepare_labels(&y.to_device(&self.device)?, units, operation)
+    }
+
+    fn compiled(&self, operation: &'static str) -> Result<Compiled> {
+        self.compiled.clone().ok_or(Error::NotCompiled { operation })
+    }
+
+    fn check_samples(x: &Tensor, y: &Tensor, operation: &'static str) -> Result<usize> {
+        let n = x.dim(0).map_err(|_| Error::ShapeMismatch {
+            operation,
+            detail: "x is a scalar; give x of shape (n, features)".into(),
+        })?;
+        let ny = y.dims().first().copied();
+        if ny != Some(n) {
+            return Err(Error::ShapeMismatch {
+                operation,
+                detail: format!(
+                    "x has {n} samples (shape {:?}) but y has {} (shape {:?}); x and y need the \
+                     same first dimension",
+                    x.dims(),
+                    ny.map_or("none".to_string(), |m| m.to_string()),
+                    y.dims()
+                ),
+            });
+        }
+        Ok(n)
+    }
+
+    // ---- training --------------------------------------------------------------------
+
+    /// The optimizer over the current variables, built on first use after compile / build.
+    fn ensure_stepper(&mut self, compiled: &Compiled, operation: &'static str) -> Result<()> {
+        if self.stepper.is_none() {
+            let vars = self.network(operation)?.named_vars().into_iter().map(|(_, v)| v).collect();
+            self.stepper = Some(compiled.optimizer.build(vars)?);
+        }
+        Ok(())
+    }
+
+    fn step_constants(&self, loss: Loss) -> Result<StepConstants> {
+        let units = self.network("fit")?.output_shape().iter().product::<usize>();
+        let class_ids =
+            loss.sparse_labels().then(|| Tensor::arange(0u32, units as u32, &self.device)).transpose()?;
+        Ok(StepConstants { loss, class_ids })
+    }
+
+    /// One gradient step on a prepared batch; returns the detached logits for the metrics.
+    fn train_step(&mut self, x: &Tensor, y: &Tensor, k: &StepConstants) -> Result<(Tensor, Activation)> {
+        let Sequential { network, stepper, scaler, dropout_rng, policy, .. } = self;
+        let net = network.as_ref().ok_or(Error::NotBuilt { operation: "fit" })?;
+        let stepper = stepper.as_mut().ok_or(Error::NotCompiled { operation: "fit" })?;
+        let weights = net.pass_weights(true, policy.compute_dtype())?;
+        let (z, act) = net.forward(x, &weights, Some(dropout_rng))?;
+        let scale = if policy.loss_scaling() { scaler.scale() } else { 1.0 };
+        let z_value = z.detach();
+        // the objective's gradient is the loss gradient (times the loss scale): a closed form
+        // at the logits where there is one, else the loss graph itself
+        let objective = match k.loss.logits_grad(&z_value, act, y, k.class_ids.as_ref())? {
+            Some(g) => {
+                let g = if scale == 1.0 { g } else { g.affine(scale, 0.0)? };
+                (&z * g)?.sum_all()?
+            }
+            None => k.loss.sample_sum(&z, act, y)?.affine(scale / z.dim(0)? as f64, 0.0)?,
+        };
+        let mut grads = objective.backward()?;
+        if policy.loss_scaling() {
+            let vars: Vec<Var> = net.named_vars().into_iter().map(|(_, v)| v).collect();
+            let mut sums = Vec::with_capacity(vars.len());
+            for v in &vars {
+                if let Some(g) = grads.remove(v) {
+                    let g = g.affine(1.0 / scale, 0.0)?;
+                    sums.push(g.sum_all()?);
+                    grads.insert(v, g);
+                }
+            }
+            let total = Tensor::stack(&sums, 0)?.sum_all()?.to_dtype(DType::F64)?.to_scalar::<f64>()?;
+            if !scaler.update(total.is_finite()) {
+                return Ok((z_value, act));
+            }
+        }
+        stepper.step(&grads)?;
+        Ok((z_value, act))
+    }
+
+    /// `model.fit(x, y, ...)`: train on `x` `(n, features...)` and `y` (shaped as the loss
+    /// wants: `(n, units)`, `(n,)` for one unit, class indices `(n,)` for
+    /// `sparse_categorical_crossentropy`; integer labels are cast to f32).
+    ///
+    /// Mini-batches come from the project's data engine (a [`DataLoader`] over the prepared
+    /// `(x, y)`: one gather per tensor per batch, a seeded permutation per epoch when
+    /// `shuffle`). `x` is cast to the compute dtype and `y` prepared once, not per batch.
+    /// Returns the per-epoch [`History`].
+    pub fn fit(&mut self, x: &Tensor, y: &Tensor, opts: &FitOptions) -> Result<History> {
+        opts.validate()?;
+        let compiled = self.compiled("fit")?;
+        let n = Self::check_samples(x, y, "fit")?;
+        let x = self.prepare_x(x, "fit")?;
+        let y = self.prepare_y(y, compiled.loss, "fit")?;
+        let validation = self.validation_data(opts, &compiled)?;
+        let (train, validation) = match validation {
+            Some(v) => ((x, y), Some(v)),
+            None if opts.validation_split > 0.0 => {
+                // Keras: the last samples, before shuffling
+                let split_at = (n as f64 * (1.0 - opts.validation_split)).floor() as usize;
+                if split_at == 0 || split_at == n {
+                    return Err(Error::InvalidArgument {
+                        operation: "fit",
+                        argument: "validation_split",
+                        value: format!("{} of {n} samples", opts.validation_split),
+                        fix: "leave at least one sample on each side of the split",
+                    });
+                }
+                let (head, tail) =
+                    (|t: &Tensor| t.narrow(0, 0, split_at), |t: &Tensor| t.narrow(0, split_at, n - split_at));
+                ((head(&x)?, head(&y)?), Some((tail(&x)?, tail(&y)?)))
+            }
+            None => ((x, y), None),
+        };
+        let seed = opts.seed.unwrap_or_else(|| derive(self.seed, &[SHUFFLE_STREAM, self.fits]));
+        self.fits += 1;
+        let samples = train.0.dim(0)?;
+        let dataset = TensorDataset::new(vec![train.0, train.1])?;
+        let loader = DataLoader::new(dataset, opts.batch_size, opts.shuffle, false, Some(seed))?;
+        let params = HistoryParams {
+            epochs: opts.epochs,
+            steps: Some(loader.len()),
+            samples: Some(samples),
+            validation_samples: validation.as_ref().map_or(Ok(0), |(vx, _)| vx.dim(0))?,
+            verbose: opts.verbose,
+        };
+        self.run(&compiled, opts, params, validation.as_ref(), Epochs::Loader(&loader))
+    }
+
+    /// `model.fit(dataset)`: train on a [`Dataset`] whose elements are batches `(x, y)`
+    /// (`Dataset::from_tensor_slices((x, y))?.shuffle(..)?.batch(32, false)?`). Each epoch is
+    /// one iteration of the dataset (a new shuffle order where it reshuffles), or
+    /// [`steps_per_epoch`](FitOptions::steps_per_epoch) batches of one continuing iteration
+    /// (required for a repeated dataset). `batch_size`, `shuffle` and `seed` belong to the
+    /// dataset and are ignored here; `validation_split` is refused (as Keras): use
+    /// `validation_data`. Batches are cast and their labels prepared one by one.
+    pub fn fit_dataset(&mut self, dataset: &Dataset, opts: &FitOptions) -> Result<History> {
+        opts.validate()?;
+        let compiled = self.compiled("fit")?;
+        if opts.validation_split > 0.0 {
+            return Err(Error::InvalidArgument {
+                operation: "fit_dataset",
+                argument: "validation_split",
+                value: opts.validation_split.to_string(),
+                fix: "a dataset cannot be split; pass validation_data = (x_val, y_val) instead",
+            });
+        }
+        if !dataset.pipeline().is_batched() {
+            return Err(Error::InvalidArgument {
+                operation: "fit_dataset",
+                argument: "dataset",
+                value: "an unbatched dataset".into(),
+                fix: "fit takes batches: call .batch(batch_size, false) on the dataset first",
+            });
+        }
+        let steps = match (opts.steps_per_epoch, dataset.cardinality()) {
+            (Some(s), _) => Some(s),
+            (None, Cardinality::Finite(b)) => Some(b as usize),
+            (None, Cardinality::Infinite) => {
+                return Err(Error::InvalidArgument {
+                    operation: "fit_dataset",
+                    argument: "steps_per_epoch",
+                    value: "None for an infinite (repeated) dataset".into(),
+                    fix: "give steps_per_epoch, or drop repeat()",
+                })
+            }
+            (None, Cardinality::Unknown) => None,
+        };
+        if !self.is_built() {
+            // the input shape comes from the first batch
+            if let Some(first) = dataset.take(1)?.iter().next() {
+                let first = dataset_pair(first?.into_tensors())?;
+                self.prepare_x(&first.0, "fit")?;
+            }
+        }
+        let validation = self.validation_data(opts, &compiled)?;
+        let params = HistoryParams {
+            epochs: opts.epochs,
+            steps,
+            samples: None,
+            validation_samples: validation.as_ref().map_or(Ok(0), |(vx, _)| vx.dim(0))?,
+            verbose: opts.verbose,
+        };
+        let epochs =
+            Epochs::Dataset { dataset, continuing: opts.steps_per_epoch.map(|s| (dataset.iter(), s)) };
+        self.run(&compiled, opts, params, validation.as_ref(), epochs)
+    }
+
+    fn validation_data(
+        &mut self,
+        opts: &FitOptions,
+        compiled: &Compiled,
+    ) -> Result<Option<(Tensor, Tensor)>> {
+        let Some((vx, vy)) = &opts.validation_data else { return Ok(None) };
+        Self::check_samples(vx, vy, "fit (validation_data)")?;
+        let vx = self.prepare_x(vx, "fit (validation_data)")?;
+        Ok(Some((vx, self.prepare_y(vy, compiled.loss, "fit (validation_data)")?)))
+    }
+
+    /// The epoch loop shared by [`fit`](Self::fit) and [`fit_dataset`](Self::fit_dataset).
+    fn run(
+        &mut self,
+        compiled: &Compiled,
+        opts: &FitOptions,
+        params: HistoryParams,
+        validation: Option<&(Tensor, Tensor)>,
+        mut epochs: Epochs<'_>,
+    ) -> Result<History> {
+        self.ensure_stepper(compiled, "fit")?;
+        let k = self.step_constants(compiled.loss)?;
+        let mut history = History { history: BTreeMap::new(), epoch: Vec::new(), params };
+        let mut progress = Progress::new(opts.verbose);
+        for epoch in 0..opts.epochs {
+            progress.start_epoch(epoch, opts.epochs, history.params.steps);
+            let mut tracker = Tracker::new(compiled.loss, &compiled.metrics);
+            let mut batches = 0usize;
+            let prepared = epochs.prepared();
+            for batch in epochs.next_epoch() {
+                let (x, y) = match prepared {
+                    true => dataset_pair(batch?)?,
+                    false => {
+                        let (x, y) = dataset_pair(batch?)?;
+                        Self::check_samples(&x, &y, "fit")?;
+                        (self.prepare_x(&x, "fit")?, self.prepare_y(&y, compiled.loss, "fit")?)
+                    }
+                };
+                let (z, act) = self.train_step(&x, &y, &k)?;
+                tracker.push(z, act, y)?;
+                batches += 1;
+                if progress.step() {
+                    tracker.flush()?;
+                    progress.show(&tracker.means());
+                }
+            }
+            if batches == 0 {
+                return Err(Error::InvalidArgument {
+                    operation: "fit",
+                    argument: "x",
+                    value: format!("no batches in epoch {}", epoch + 1),
+                    fix: "give at least one sample; for a dataset with steps_per_epoch, repeat() it \
+                          so that it does not run out",
+                });
+            }
+            let mut logs: Vec<(String, f64)> =
+                tracker.finish()?.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+            if let Some((vx, vy)) = validation {
+                let val = self.evaluate_prepared(vx, vy, opts.batch_size, compiled)?;
+                logs.extend(val.into_iter().map(|(k, v)| (format!("val_{k}"), v)));
+            }
+            progress.end_epoch(&logs);
+            for (key, value) in logs {
+                history.history.entry(key).or_default().push(value);
+            }
+            history.epoch.push(epoch);
+        }
+        Ok(history)
+    }
+
+    /// `model.train_on_batch(x, y)`: one gradient step on one batch (for hand-written
+    /// loops); returns the batch's loss and metrics, computed with the weights before the
+    /// step, as Keras. Inputs are prepared as in [`fit`](Self::fit).
+    pub fn train_on_batch(&mut self, x: &Tensor, y: &Tensor) -> Result<BTreeMap<String, f64>> {
+        let compiled = self.compiled("train_on_batch")?;
+        Self::check_samples(x, y, "train_on_batch")?;
+        let x = self.prepare_x(x, "train_on_batch")?;
+        let y = self.prepare_y(y, compiled.loss, "train_on_batch")?;
+        self.ensure_stepper(&compiled, "train_on_batch")?;
+        let k = self.step_constants(compiled.loss)?;
+        let (z, act) = self.train_step(&x, &y, &k)?;
+        let mut tracker = Tracker::new(compiled.loss, &compiled.metrics);
+        tracker.push(z, act, y)?;
+        Ok(tracker.finish()?.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+    }
+
+    // ---- inference -------------------------------------------------------------------
+
+    /// Inference on prepared inputs, `batch_size` rows at a time (contiguous views, no
+    /// gather); calls `each` with every chunk's logits and row range.
+    fn infer_chunks(
+        &self,
+        x: &Tensor,
+        batch_size: usize,
+        mut each: impl FnMut(Tensor, Activation, usize, usize) -> Result<()>,
+    ) -> Result<()> {
+        let net = self.network("predict")?;
+        // weights cast once per call, not per batch
+        let weights = net.pass_weights(false, self.policy.compute_dtype())?;
+        let n = x.dim(0)?;
+        let mut start = 0;
+        while start < n {
+            let len = batch_size.min(n - start);
+            let (z, act) = net.forward(&x.narrow(0, start, len)?, &weights, None)?;
+            each(z, act, start, len)?;
+            start += len;
+        }
+        Ok(())
+    }
+
+    fn evaluate_prepared(
+        &self,
+        x: &Tensor,
+        y: &Tensor,
+        batch_size: usize,
+        c: &Compiled,
+    ) -> Result<Vec<(&'static str, f64)>> {
+        let mut tracker = Tracker::new(c.loss, &c.metrics);
+        self.infer_chunks(x, batch_size, |z, act, start, len| {
+            tracker.push(z, act, y.narrow(0, start, len)?)
+        })?;
+        tracker.finish()
+    }
+
+    /// `model.evaluate(x, y, batch_size=32)`: the loss and every metric over `(x, y)`, in
+    /// inference mode (no dropout), keyed as in [`History`] (`"loss"`, `"accuracy"`, ...).
+    pub fn evaluate(
+        &mut self,
+        x: &Tensor,
+        y: &Tensor,
+        batch_size: Option<usize>,
+    ) -> Result<BTreeMap<String, f64>> {
+        let compiled = self.compiled("evaluate")?;
+        let batch_size = check_batch_size(batch_size, "evaluate")?;
+        Self::check_samples(x, y, "evaluate")?;
+        let x = self.prepare_x(x, "evaluate")?;
+        let y = self.prepare_y(y, compiled.loss, "evaluate")?;
+        let means = self.evaluate_prepared(&x, &y, batch_size, &compiled)?;
+        Ok(means.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+    }
+
+    /// `model.predict(x, batch_size=32)`: the model's outputs (after the last activation:
+    /// probabilities for sigmoid / softmax), f32, `(n, units)`, in inference mode.
+    pub fn predict(&mut self, x: &Tensor, batch_size: Option<usize>) -> Result<Tensor> {
+        let batch_size = check_batch_size(batch_size, "predict")?;
+        let x = self.prepare_x(x, "predict")?;
+        let mut outputs = Vec::new();
+        self.infer_chunks(&x, batch_size, |z, act, _, _| {
+            outputs.push(act.apply_inference(&z)?);
+            Ok(())
+        })?;
+        if outputs.is_empty() {
+            let units: usize = self.network("predict")?.output_shape().iter().product();
+            return Ok(Tensor::zeros((0, units), DType::F32, &self.device)?);
+        }
+        Ok(Tensor::cat(&outputs, 0)?)
+    }
+}
+
+fn check_batch_size(batch_size: Option<usize>, operation: &'static str) -> Result<usize> {
+    match batch_size {
+        Some(0) => Err(Error::InvalidArgument {
+            operation,
+            argument: "batch_size",
+            value: "0".into(),
+            fix: "use a batch size of at least 1, or None for Keras's 32",
+        }),
+        Some(b) => Ok(b),
+        None => Ok(32),
+    }
+}
+
+/// A batch `(x, y)` of a fit dataset.
+fn dataset_pair(batch: Vec<Tensor>) -> Result<(Tensor, Tensor)> {
+    match <[Tensor; 2]>::try_from(batch) {
+        Ok([x, y]) => Ok((x, y)),
+        Err(batch) => Err(Error::InvalidArgument {
+            operation: "fit_dataset",
+            argument: "dataset",
+            value: format!("elements of {} field(s)", batch.len()),
+            fix: "fit takes (x, y) elements: Dataset::from_tensor_slices((x, y))",
+        }),
+    }
+}
+
+/// Where each epoch's batches come from.
+enum Epochs<'a> {
+    /// Prepared tensors through a DataLoader (a new order per `iter`).
+    Loader(&'a DataLoader),
+    /// A user dataset: a new iteration per epoch, or `steps` batches of one continuing one.
+    Dataset { dataset: &'a Dataset, continuing: Option<(Batches, usize)> },
+}
+
+impl Epochs<'_> {
+    fn prepared(&self) -> bool {
+        matches!(self, Epochs::Loader(_))
+    }
+
+    fn next_epoch(&mut self) -> Box<dyn Iterator<Item = Result<Vec<Tensor>>> + '_> {
+        match self {
+            Epochs::Loader(loader) => Box::new(loader.iter()),
+            Epochs::Dataset { continuing: Some((batches, steps)), .. } => {
+                Box::new(batches.by_ref().take(*steps).map(|b| b.map(Fields::into_tensors)))
+            }
+            Epochs::Dataset { dataset, continuing: None } => {
+                Box::new(dataset.iter().map(|b| b.map(Fields::into_tensors)))
+            }
+        }
+    }
+}

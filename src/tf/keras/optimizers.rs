@@ -1,0 +1,344 @@
+//! Optimizers by Keras name and with Keras's defaults, run by candle-nn where it can.
+//!
+//! | Keras | here | runs on |
+//! | --- | --- | --- |
+//! | `"adam"`, `Adam(learning_rate=1e-3, beta_1=0.9, beta_2=0.999, epsilon=1e-7)` | [`Optimizer::Adam`] | `candle_nn::AdamW` with `weight_decay = 0` |
+//! | `"adamw"`, `AdamW(..., weight_decay=0.004)` | [`Optimizer::AdamW`] | `candle_nn::AdamW` (decoupled decay `w -= lr * wd * w`, as Keras) |
+//! | `"sgd"`, `SGD(learning_rate=0.01, momentum=0.0, nesterov=False)` | [`Optimizer::Sgd`] | `candle_nn::SGD`; with momentum, [`SgdMomentum`] (candle-nn's SGD has none) |
+//!
+//! candle-nn's Adam puts `epsilon` outside the square root of the bias-corrected second
+//! moment (`m_hat / (sqrt(v_hat) + eps)`), as PyTorch; Keras folds the bias corrections into
+//! the step size, which differs only in how `epsilon` is scaled (negligible at 1e-7).
+
+use std::fmt;
+use std::str::FromStr;
+
+use candle_core::backprop::GradStore;
+use candle_core::Var;
+use candle_nn::Optimizer as _;
+
+use crate::error::{Error, Result};
+
+/// An optimizer configuration (`optimizer="adam"` or `Adam(learning_rate=...)`).
+///
+/// ```
+/// use candle_numpy::tf::keras::Optimizer;
+/// let adam: Optimizer = "adam".parse()?;
+/// assert_eq!(adam.learning_rate(), 1e-3);
+/// assert_eq!(Optimizer::sgd().with_learning_rate(0.1).learning_rate(), 0.1);
+/// assert!("adagrad".parse::<Optimizer>().unwrap_err().to_string().contains("adam, sgd, adamw"));
+/// # Ok::<(), candle_numpy::Error>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Optimizer {
+    /// Adam.
+    Adam {
+        /// Step size (Keras default 1e-3).
+        learning_rate: f64,
+        /// First-moment decay (0.9).
+        beta_1: f64,
+        /// Second-moment decay (0.999).
+        beta_2: f64,
+        /// Denominator guard (1e-7).
+        epsilon: f64,
+    },
+    /// Adam with decoupled weight decay.
+    AdamW {
+        /// Step size (Keras default 1e-3).
+        learning_rate: f64,
+        /// First-moment decay (0.9).
+        beta_1: f64,
+        /// Second-moment decay (0.999).
+        beta_2: f64,
+        /// Denominator guard (1e-7).
+        epsilon: f64,
+        /// Decoupled decay factor (0.004).
+        weight_decay: f64,
+    },
+    /// Stochastic gradient descent, optionally with (Nesterov) momentum.
+    Sgd {
+        /// Step size (Keras default 0.01).
+        learning_rate: f64,
+        /// Velocity decay in `[0, 1)` (0: plain SGD).
+        momentum: f64,
+        /// Nesterov momentum.
+        nesterov: bool,
+    },
+}
+
+impl Optimizer {
+    /// Every accepted name.
+    pub const NAMES: &'static [&'static str] = &["adam", "sgd", "adamw"];
+
+    /// Keras's `Adam()`.
+    pub fn adam() -> Self {
+        Optimizer::Adam { learning_rate: 1e-3, beta_1: 0.9, beta_2: 0.999, epsilon: 1e-7 }
+    }
+
+    /// Keras's `AdamW()`.
+    pub fn adamw() -> Self {
+        Optimizer::AdamW {
+            learning_rate: 1e-3,
+            beta_1: 0.9,
+            beta_2: 0.999,
+            epsilon: 1e-7,
+            weight_decay: 0.004,
+        }
+    }
+
+    /// Keras's `SGD()`.
+    pub fn sgd() -> Self {
+        Optimizer::Sgd { learning_rate: 0.01, momentum: 0.0, nesterov: false }
+    }
+
+    /// The Keras name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Optimizer::Adam { .. } => "adam",
+            Optimizer::AdamW { .. } => "adamw",
+            Optimizer::Sgd { .. } => "sgd",
+        }
+    }
+
+    /// The step size.
+    pub fn learning_rate(&self) -> f64 {
+        match *self {
+            Optimizer::Adam { learning_rate, .. }
+            | Optimizer::AdamW { learning_rate, .. }
+            | Optimizer::Sgd { learning_rate, .. } => learning_rate,
+        }
+    }
+
+    /// The same optimizer with another step size.
+    pub fn with_learning_rate(mut self, lr: f64) -> Self {
+        match &mut self {
+            Optimizer::Adam { learning_rate, .. }
+            | Optimizer::AdamW { learning_rate, .. }
+            | Optimizer::Sgd { learning_rate, .. } => *learning_rate = lr,
+        }
+        self
+    }
+
+    /// Check every hyper-parameter's range.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |argument, value: f64, fix| {
+            Err(Error::InvalidArgument { operation: "optimizer", argument, value: value.to_string(), fix })
+        };
+        let lr = self.learning_rate();
+        if !(lr.is_finite() && lr > 0.0) {
+            return bad("learning_rate", lr, "use a finite learning rate > 0");
+        }
+        match *self {
+            Optimizer::Adam { beta_1, beta_2, epsilon, .. }
+            | Optimizer::AdamW { beta_1, beta_2, epsilon, .. } => {
+                for (name, b) in [("beta_1", beta_1), ("beta_2", beta_2)] {
+                    if !(0.0..1.0).contains(&b) {
+                        return bad(name, b, "use a decay rate in [0, 1)");
+                    }
+                }
+                if !(epsilon.is_finite() && epsilon > 0.0) {
+                    return bad("epsilon", epsilon, "use a small epsilon > 0, e.g. 1e-7");
+                }
+                if let Optimizer::AdamW { weight_decay, .. } = *self {
+                    if !(weight_decay.is_finite() && weight_decay >= 0.0) {
+                        return bad("weight_decay", weight_decay, "use a weight decay >= 0");
+                    }
+                }
+            }
+            Optimizer::Sgd { momentum, .. } => {
+                if !(0.0..1.0).contains(&momentum) {
+                    return bad("momentum", momentum, "use a momentum in [0, 1)");
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The candle optimizer for `vars`.
+    pub(crate) fn build(&self, vars: Vec<Var>) -> Result<Stepper> {
+        self.validate()?;
+        Ok(match *self {
+            Optimizer::Adam { learning_rate, beta_1, beta_2, epsilon } => {
+                let p = candle_nn::ParamsAdamW {
+                    lr: learning_rate,
+                    beta1: beta_1,
+                    beta2: beta_2,
+                    eps: epsilon,
+                    weight_decay: 0.0,
+                };
+                Stepper::AdamW(candle_nn::AdamW::new(vars, p)?)
+            }
+            Optimizer::AdamW { learning_rate, beta_1, beta_2, epsilon, weight_decay } => {
+                let p = candle_nn::ParamsAdamW {
+                    lr: learning_rate,
+                    beta1: beta_1,
+                    beta2: beta_2,
+                    eps: epsilon,
+                    weight_decay,
+                };
+                Stepper::AdamW(candle_nn::AdamW::new(vars, p)?)
+            }
+            Optimizer::Sgd { learning_rate, momentum: 0.0, .. } => {
+                Stepper::Sgd(candle_nn::SGD::new(vars, learning_rate)?)
+            }
+            Optimizer::Sgd { learning_rate, momentum, nesterov } => Stepper::Momentum(SgdMomentum::new(
+                vars,
+                ParamsSgdMomentum { learning_rate, momentum, nesterov },
+            )?),
+        })
+    }
+}
+
+impl fmt::Display for Optimizer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}(learning_rate={})", self.name(), self.learning_rate())
+    }
+}
+
+impl FromStr for Optimizer {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        Ok(match s.trim().to_ascii_lowercase().as_str() {
+            "adam" => Optimizer::adam(),
+            "adamw" => Optimizer::adamw(),
+            "sgd" => Optimizer::sgd(),
+            _ => {
+                return Err(Error::UnknownName {
+                    what: "optimizer",
+                    given: s.to_string(),
+                    valid: Self::NAMES,
+                })
+            }
+        })
+    }
+}
+
+impl TryFrom<&str> for Optimizer {
+    type Error = Error;
+    fn try_from(s: &str) -> Result<Self> {
+        s.parse()
+    }
+}
+
+/// A built optimizer over the model's variables.
+#[derive(Debug)]
+pub(crate) enum Stepper {
+    AdamW(candle_nn::AdamW),
+    Sgd(candle_nn::SGD),
+    Momentum(SgdMomentum),
+}
+
+impl Stepper {
+    pub(crate) fn step(&mut self, grads: &GradStore) -> Result<()> {
+        match self {
+            Stepper::AdamW(o) => o.step(grads)?,
+            Stepper::Sgd(o) => o.step(grads)?,
+            Stepper::Momentum(o) => o.step(grads)?,
+        }
+        Ok(())
+    }
+
+    pub(crate) fn learning_rate(&self) -> f64 {
+        match self {
+            Stepper::AdamW(o) => o.learning_rate(),
+            Stepper::Sgd(o) => o.learning_rate(),
+            Stepper::Momentum(o) => o.learning_rate(),
+        }
+    }
+
+    pub(crate) fn set_learning_rate(&mut self, lr: f64) {
+        match self {
+            Stepper::AdamW(o) => o.set_learning_rate(lr),
+            Stepper::Sgd(o) => o.set_learning_rate(lr),
+            Stepper::Momentum(o) => o.set_learning_rate(lr),
+        }
+    }
+}
+
+/// Hyper-parameters of [`SgdMomentum`].
+#[derive(Debug, Clone, Copy)]
+pub struct ParamsSgdMomentum {
+    /// Step size.
+    pub learning_rate: f64,
+    /// Velocity decay.
+    pub momentum: f64,
+    /// Nesterov momentum.
+    pub nesterov: bool,
+}
+
+/// SGD with momentum, Keras's formulation (`v = momentum * v - lr * g; w += v`, Nesterov:
+/// `w += momentum * v - lr * g`). Written here because candle-nn's `SGD` has no momentum;
+/// it implements candle-nn's `Optimizer` trait so it slots in beside `SGD` and `AdamW`.
+#[derive(Debug)]
+pub struct SgdMomentum {
+    vars: Vec<(Var, Var)>,
+    params: ParamsSgdMomentum,
+}
+
+impl candle_nn::Optimizer for SgdMomentum {
+    type Config = ParamsSgdMomentum;
+
+    fn new(vars: Vec<Var>, params: ParamsSgdMomentum) -> candle_core::Result<Self> {
+        let vars = vars
+            .into_iter()
+            .filter(|v| v.dtype().is_float())
+            .map(|v| {
+                let velocity = Var::zeros(v.shape(), v.dtype(), v.device())?;
+                Ok((v, velocity))
+            })
+            .collect::<candle_core::Result<_>>()?;
+        Ok(SgdMomentum { vars, params })
+    }
+
+    fn step(&mut self, grads: &GradStore) -> candle_core::Result<()> {
+        let ParamsSgdMomentum { learning_rate: lr, momentum, nesterov } = self.params;
+        for (w, v) in &self.vars {
+            let Some(g) = grads.get(w) else { continue };
+            let step = (g * -lr)?;
+            let next_v = ((v.as_tensor() * momentum)? + &step)?;
+            let delta = if nesterov { ((&next_v * momentum)? + step)? } else { next_v.clone() };
+            w.set(&(w.as_tensor() + delta)?)?;
+            v.set(&next_v)?;
+        }
+        Ok(())
+    }
+
+    fn learning_rate(&self) -> f64 {
+        self.params.learning_rate
+    }
+
+    fn set_learning_rate(&mut self, lr: f64) {
+        self.params.learning_rate = lr;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::Device;
+
+    #[test]
+    fn momentum_matches_keras_formula() -> Result<()> {
+        let w = Var::new(&[1.0f32], &Device::Cpu)?;
+        let mut opt = SgdMomentum::new(
+            vec![w.clone()],
+            ParamsSgdMomentum { learning_rate: 0.1, momentum: 0.9, nesterov: false },
+        )?;
+        // loss = w^2 / 2, grad = w: v1 = -0.1, w1 = 0.9; v2 = -0.09 - 0.09 = -0.18, w2 = 0.72
+        for _ in 0..2 {
+            let loss = (w.as_tensor().sqr()? * 0.5)?.sum_all()?;
+            opt.backward_step(&loss)?;
+        }
+        let got = w.as_tensor().to_vec1::<f32>()?[0];
+        assert!((got - 0.72).abs() < 1e-6, "{got}");
+        Ok(())
+    }
+
+    #[test]
+    fn ranges_are_checked() {
+        let err = Optimizer::sgd().with_learning_rate(0.0).validate().unwrap_err().to_string();
+        assert!(err.contains("learning_rate"), "{err}");
+        let m = Optimizer::Sgd { learning_rate: 0.1, momentum: 1.0, nesterov: false };
+        assert!(m.validate().unwrap_err().to_string().contains("momentum"));
+    }
+}
