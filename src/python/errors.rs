@@ -174,6 +174,8 @@ fn python_spelling(msg: &str) -> String {
     .replace("opt in with Options::allow_readonly(true) (the tensor must then never be written), or ", "")
     .replace("tensor.to_dtype(DType::F32)", "t.float()")
     .replace("call tensor.to_device(&Device::Cpu) first", "call t.cpu() first")
+    .replace("Dense::new(16).input_shape(&[10])", "Dense(16, input_shape=(10,))")
+    .replace("call build(&[10])", "call model.build((None, 10))")
 }
 
 /// Convert an [`Error`] into the matching Python exception (with its Display message).
@@ -185,6 +187,10 @@ pub fn to_pyerr(py: Python<'_>, e: Error) -> PyErr {
         } else {
             PyOSError::new_err(msg)
         };
+    }
+    if let Error::NotCompiled { .. } = &e {
+        // Keras raises RuntimeError for a model used before compile()
+        return pyo3::exceptions::PyRuntimeError::new_err(python_spelling(&e.to_string()));
     }
     let msg = match &e {
         Error::Candle(inner) => candle_message(inner),

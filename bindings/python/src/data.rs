@@ -162,6 +162,13 @@ fn count(name: &str, n: i64) -> PyResult<u64> {
     u64::try_from(n).map_err(|_| PyValueError::new_err(format!("{name} must be >= 0, got {n}")))
 }
 
+impl PyDataset {
+    /// The Rust dataset (for `cn.tf.keras` fit).
+    pub fn dataset(&self) -> &Dataset {
+        &self.inner
+    }
+}
+
 #[pymethods]
 impl PyDataset {
     /// Slices along the first dimension of `x`, of each element of a tuple, or of each value of

@@ -13,6 +13,7 @@ mod distance;
 mod dlpack;
 mod dtype;
 mod index;
+mod keras;
 mod ops;
 mod optim;
 mod tensor;
@@ -23,8 +24,23 @@ mod variable;
 #[global_allocator]
 static ALLOC: AdoptingAllocator = AdoptingAllocator::system();
 
+/// candle's CPU matmul asks for its thread count on every call and, unless
+/// `RAYON_NUM_THREADS` is set, reads `/proc/cpuinfo` to find it: ~29 µs per call on this
+/// machine kind, 60x the cost of the small products a training step makes. At import we pin
+/// the value candle would compute, once. Rayon's own pool is built first, so its size is what
+/// it would have been; the variable is inherited by child processes (documented in the README).
+fn pin_candle_threads() {
+    if std::env::var_os("RAYON_NUM_THREADS").is_none() {
+        let _ = rayon::current_num_threads();
+        let n = candle_core::utils::get_num_threads();
+        // edition 2021: set_var is safe here; it runs once at import, under the GIL
+        std::env::set_var("RAYON_NUM_THREADS", n.to_string());
+    }
+}
+
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    pin_candle_threads();
     candle_numpy::python::install(m)?;
     m.add_class::<tensor::PyTensor>()?;
     m.add_class::<data::PyTensorDataset>()?;
@@ -41,6 +57,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(convert::cuda_is_available, m)?)?;
     m.add_function(wrap_pyfunction!(convert::adopted_blocks, m)?)?;
     m.add_class::<optim::PyOptimizer>()?;
+    m.add_class::<keras::PyKerasSequential>()?;
     m.add_function(wrap_pyfunction!(autograd::is_grad_enabled, m)?)?;
     m.add_function(wrap_pyfunction!(autograd::set_grad_enabled, m)?)?;
     m.add_function(wrap_pyfunction!(distance::cdist, m)?)?;

@@ -16,9 +16,9 @@ import numpy as np
 from .. import _native
 from .._native import Variable
 from .._dtypes import NAMES as _NAMES, TF_ALIASES as _ALIASES, is_python_data as _is_python_data
-from . import data
+from . import data, keras
 
-__all__ = ["Variable", "constant", "convert_to_tensor", "data"] + sorted(_NAMES) + sorted(_ALIASES)
+__all__ = ["Variable", "constant", "convert_to_tensor", "data", "keras"] + sorted(_NAMES) + sorted(_ALIASES)
 
 globals().update(_NAMES)
 globals().update({alias: _NAMES[target] for alias, target in _ALIASES.items()})
