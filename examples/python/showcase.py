@@ -60,4 +60,24 @@ for label, call in [
     except (TypeError, ValueError) as e:
         print(f"\n6. {label} -> {type(e).__name__}: {e}")
 
+# 7. the seed's Keras training snippet on candle-nn (the loop runs in Rust, without the GIL)
+rng = np.random.default_rng(0)
+X = rng.random((1000, 10))
+y = (X[:, 0] + X[:, 1] > 1).astype(np.int64)
+tf = cn.tf
+model = tf.keras.Sequential([
+    tf.keras.layers.Dense(16, activation="relu", input_shape=(10,)),
+    tf.keras.layers.Dense(1, activation="sigmoid"),
+], seed=0)
+model.compile(optimizer=tf.keras.optimizers.Adam(learning_rate=0.01), loss="binary_crossentropy",
+              metrics=["accuracy"])
+history = model.fit(tf.convert_to_tensor(X, dtype=tf.float32), y, epochs=10, batch_size=32, verbose=0)
+print("\n7. Keras-style fit, 10 epochs of the seed's model; history:")
+for key, values in history.history.items():
+    print(f"   {key:9s}", " ".join(f"{v:.3f}" for v in values))
+
+# 8. pairwise distances, exact where torch's cancel
+far = np.array([[512695.0], [512804.0]], np.float32)
+print("\n8. cdist of 512695 and 512804 (float32):", cn.cdist(far, far)[0, 1].item(), "(torch 2.15 gives 0.0 on its matmul path, which it takes above 25 rows)")
+
 print("\nDone.")

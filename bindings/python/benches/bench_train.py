@@ -12,6 +12,8 @@ contender once, interleaved; medians are reported, so a noisy neighbour slows th
 """
 
 import argparse
+import importlib.util
+import multiprocessing as mp
 import os
 import statistics
 import time
@@ -25,10 +27,9 @@ try:
     import torch
 except ImportError:
     torch = None
-try:
-    import tensorflow as tf
-except ImportError:
-    tf = None
+# TensorFlow runs in a worker process: loaded next to torch, their bundled LLVMs clash when
+# Keras compiles its step ("Option ... registered more than once").
+HAVE_TF = importlib.util.find_spec("tensorflow") is not None
 
 EPOCHS = 5
 
@@ -70,11 +71,40 @@ def torch_style_loop(lib, X, y, bs):
 
 
 def tf_keras(X, y, bs):
+    import tensorflow as tf
+
     model = tf.keras.Sequential([tf.keras.Input(shape=(10,)), tf.keras.layers.Dense(16, activation="relu"),
                                  tf.keras.layers.Dense(1, activation="sigmoid")])
     model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"])
     model.fit(X[:bs * 2], y[:bs * 2], epochs=1, batch_size=bs, verbose=0)  # build and trace
     return lambda: model.fit(X, y, epochs=EPOCHS, batch_size=bs, verbose=0)
+
+
+def _tf_worker(conn, n, bs):
+    X, y = data(n)
+    run = tf_keras(X, y, bs)
+    while conn.recv() == "run":
+        s = time.perf_counter()
+        run()
+        conn.send(time.perf_counter() - s)
+
+
+class TfKeras:
+    """tf.keras fit in its own process; each call runs one round there and returns its time."""
+
+    def __init__(self, n, bs):
+        ctx = mp.get_context("spawn")
+        self.conn, child = ctx.Pipe()
+        self.proc = ctx.Process(target=_tf_worker, args=(child, n, bs), daemon=True)
+        self.proc.start()
+
+    def __call__(self):
+        self.conn.send("run")
+        return self.conn.recv()
+
+    def close(self):
+        self.conn.send("stop")
+        self.proc.join()
 
 
 def main():
@@ -88,14 +118,18 @@ def main():
         if torch is not None:
             torch.set_num_threads(os.cpu_count() or 1)
             cases["torch loop"] = torch_style_loop(torch, X, y, bs)
-        if tf is not None:
-            cases["tf.keras fit"] = tf_keras(X, y, bs)
+        worker = TfKeras(n, bs) if HAVE_TF else None
+        if worker is not None:
+            cases["tf.keras fit"] = worker
         times = {k: [] for k in cases}
         for _ in range(rounds):
             for k, f in cases.items():
                 s = time.perf_counter()
-                f()
-                times[k].append(time.perf_counter() - s)
+                inner = f()
+                # the worker reports its own fit time (no pipe overhead)
+                times[k].append(inner if k == "tf.keras fit" else time.perf_counter() - s)
+        if worker is not None:
+            worker.close()
         med = {k: statistics.median(v) for k, v in times.items()}
         steps = EPOCHS * -(-n // bs)
         print(f"{n} x 10, batch {bs}, {EPOCHS} epochs ({steps} steps); medians of {rounds} rounds")
