@@ -40,7 +40,14 @@ fn opts(metric: Metric, mode: ComputeMode) -> CdistOptions {
 
 #[test]
 fn matches_a_float64_reference_for_p_1_2_3_inf_in_f32_and_f64() -> Result<()> {
-    let (p, r, m) = (70, 40, 7);
+    // m = 7: the column kernel (few features); m = 20: the lane kernel and the GEMM
+    for m in [7, 20] {
+        reference_case(70, 40, m)?;
+    }
+    Ok(())
+}
+
+fn reference_case(p: usize, r: usize, m: usize) -> Result<()> {
     let a: Vec<f64> = lcg(p * m, 1).iter().map(|x| x * 10.0 - 3.0).collect();
     let b: Vec<f64> = lcg(r * m, 2).iter().map(|x| x * 10.0 - 3.0).collect();
     for dtype in [DType::F32, DType::F64] {
