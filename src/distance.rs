@@ -156,6 +156,8 @@ struct Plan {
     out_dtype: DType,
     /// Rows of `x1` per tile.
     tile_rows: usize,
+    /// `x1` and `x2` are the same data (`cdist(X, X)`): the GEMM path computes one triangle.
+    symmetric: bool,
 }
 
 impl Plan {
@@ -240,13 +242,42 @@ impl Plan {
         // on the CPU the GEMM block is re-read by the fused pass at once: keep it cache-sized
         let tile_bytes = if fused { opts.tile_bytes.min(CPU_GEMM_TILE_BYTES) } else { opts.tile_bytes };
         let tile_rows = (tile_bytes / per_row).clamp(1, p.max(1));
-        Ok(Plan { b, p, r, m, batched_input, metric: opts.metric, use_mm, work, out_dtype, tile_rows })
+        let symmetric = p == r && same_data(x1, x2);
+        Ok(Plan {
+            b,
+            p,
+            r,
+            m,
+            batched_input,
+            metric: opts.metric,
+            use_mm,
+            work,
+            out_dtype,
+            tile_rows,
+            symmetric,
+        })
     }
 
     /// The input as `(B, rows, M)` in the work dtype.
     fn batched(&self, t: &Tensor) -> Result<Tensor> {
         let t = if t.dtype() != self.work { t.to_dtype(self.work)? } else { t.clone() };
         Ok(if self.batched_input { t } else { t.unsqueeze(0)? })
+    }
+}
+
+/// Whether two tensors are the same values: one tensor, or views of the same CPU memory with
+/// the same layout (what `cdist(x, x)` on a shared NumPy array gives).
+fn same_data(a: &Tensor, b: &Tensor) -> bool {
+    if a.id() == b.id() {
+        return true;
+    }
+    if a.dtype() != b.dtype() || a.dims() != b.dims() || a.stride() != b.stride() {
+        return false;
+    }
+    let (la, lb) = (a.layout().start_offset(), b.layout().start_offset());
+    match (crate::export::storage_range(a), crate::export::storage_range(b)) {
+        (Ok((pa, _)), Ok((pb, _))) => pa == pb && la == lb,
+        _ => false,
     }
 }
 
@@ -538,25 +569,32 @@ mod cpu {
             v.chunks(m).map(|row| row.iter().fold(T::ZERO, |s, &x| s + x * x)).collect()
         };
         let (na, nb) = (norms(&ac), norms(&bc));
-        let bt = Tensor::from_slice(&bc, (r, m), &Device::Cpu)?.t()?;
         let frac = T::from_f64(FIXUP_FRACTION);
-        for (t, rows) in out.chunks_mut(plan.tile_rows * r).enumerate() {
+        let sym = plan.symmetric;
+        let mut rest: &mut [T] = out;
+        let mut i0 = 0;
+        while i0 < p {
             if interrupted() {
                 return Err(Error::Interrupted { operation: "cdist" });
             }
-            let i0 = t * plan.tile_rows;
-            let n = rows.len() / r;
+            let n = plan.tile_rows.min(p - i0);
+            let (rows, later) = std::mem::take(&mut rest).split_at_mut(n * r);
+            // cdist(X, X): only the columns from the tile's first row on; the rest is mirrored
+            let j0 = if sym { i0 } else { 0 };
+            let width = r - j0;
             let at = Tensor::from_slice(&ac[i0 * m..(i0 + n) * m], (n, m), &Device::Cpu)?;
+            let bt = Tensor::from_slice(&bc[j0 * m..], (width, m), &Device::Cpu)?.t()?;
             let gt = at.matmul(&bt)?.contiguous()?;
             let (storage, layout) = gt.storage_and_layout();
             let candle_core::Storage::Cpu(cpu) = &*storage else {
                 unreachable!("a CPU matmul gives CPU storage")
             };
-            let g = &cpu.as_slice::<T>()?[layout.start_offset()..][..n * r];
-            rows.par_chunks_mut(r).zip(g.par_chunks(r)).enumerate().for_each(|(di, (row, gr))| {
+            let g = &cpu.as_slice::<T>()?[layout.start_offset()..][..n * width];
+            rows.par_chunks_mut(r).zip(g.par_chunks(width)).enumerate().for_each(|(di, (row, gr))| {
                 let i = i0 + di;
                 let x = &av[i * m..(i + 1) * m];
-                for (j, (o, &dot)) in row.iter_mut().zip(gr).enumerate() {
+                for (jj, (o, &dot)) in row[j0..].iter_mut().zip(gr).enumerate() {
+                    let j = j0 + jj;
                     let y = &bv[j * m..(j + 1) * m];
                     *o = if cosine {
                         let (xx, yy) = (na[i].to_f64(), nb[j].to_f64());
@@ -579,8 +617,34 @@ mod cpu {
                     };
                 }
             });
+            if sym {
+                mirror(rows, later, i0, n, r);
+            }
+            rest = later;
+            i0 += n;
         }
         Ok(())
+    }
+
+    /// cdist(X, X), after a row tile `[i0, i0 + n)` computed its columns from `i0` on: make the
+    /// tile's diagonal block exactly symmetric, and copy the tile's columns beyond it into the
+    /// lower triangle of the later rows (`later`), which then skip them.
+    fn mirror<T: Work>(rows: &mut [T], later: &mut [T], i0: usize, n: usize, r: usize) {
+        for a in 0..n {
+            for b in 0..a {
+                rows[a * r + i0 + b] = rows[b * r + i0 + a];
+            }
+        }
+        let rows: &[T] = rows;
+        // 16 later rows per task: they read the same n cache lines of the tile, column by column
+        later.par_chunks_mut(16 * r).enumerate().for_each(|(c, block)| {
+            for (dj, row) in block.chunks_mut(r).enumerate() {
+                let j = i0 + n + c * 16 + dj;
+                for (di, o) in row[i0..i0 + n].iter_mut().enumerate() {
+                    *o = rows[di * r + j];
+                }
+            }
+        });
     }
 }
 

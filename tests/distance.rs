@@ -230,3 +230,27 @@ fn the_candle_op_path_cuda_runs_agrees_with_the_fused_kernels() -> Result<()> {
     }
     Ok(())
 }
+
+#[test]
+fn cdist_of_x_with_itself_computes_one_triangle_and_mirrors_it_exactly() -> Result<()> {
+    let n = 203;
+    let v: Vec<f32> = lcg(n * 24, 11).iter().map(|&x| (x * 50.0) as f32).collect();
+    let x = Tensor::from_slice(&v, (n, 24), &Device::Cpu)?;
+    let x_copy = x.copy()?; // other memory: the general path
+    for tile_bytes in [1 << 12, 64 << 20] {
+        for metric in [Metric::Minkowski(2.0), Metric::SqEuclidean, Metric::Cosine] {
+            let o =
+                CdistOptions { metric, compute_mode: ComputeMode::Matmul, tile_bytes, ..Default::default() };
+            let sym = cdist_with(&x, &x, &o, &|| false)?.to_vec2::<f32>()?;
+            let general = cdist_with(&x, &x_copy, &o, &|| false)?.to_vec2::<f32>()?;
+            for i in 0..n {
+                for j in 0..n {
+                    assert_eq!(sym[i][j], sym[j][i], "{metric:?} tile {tile_bytes}: ({i}, {j})");
+                    let (a, b) = (sym[i][j], general[i][j]);
+                    assert!((a - b).abs() <= 1e-5 * b.abs().max(1.0), "{metric:?}: ({i}, {j}) {a} vs {b}");
+                }
+            }
+        }
+    }
+    Ok(())
+}
