@@ -137,8 +137,11 @@ pub fn cdist_with(
         let value = if tracked { generic::attach_gradient(&a, &b, value, &plan)? } else { value };
         outs.push(value);
     }
-    let out = Tensor::stack(&outs, 0)?;
-    let out = if plan.batched_input { out } else { out.squeeze(0)? };
+    // one matrix: no stack (it would copy the whole output once more)
+    let out = match (plan.batched_input, outs.len()) {
+        (false, 1) => outs.pop().expect("one output"),
+        _ => Tensor::stack(&outs, 0)?,
+    };
     Ok(if out.dtype() != plan.out_dtype { out.to_dtype(plan.out_dtype)? } else { out })
 }
 
@@ -313,6 +316,7 @@ mod cpu {
             fn abs(self) -> Self;
             fn sqrt(self) -> Self;
             fn powf(self, e: Self) -> Self;
+            fn powi(self, n: i32) -> Self;
             fn fmax(self, o: Self) -> Self;
         }
         macro_rules! float {
@@ -327,6 +331,9 @@ mod cpu {
                     }
                     fn powf(self, e: Self) -> Self {
                         <$t>::powf(self, e)
+                    }
+                    fn powi(self, n: i32) -> Self {
+                        <$t>::powi(self, n)
                     }
                     fn fmax(self, o: Self) -> Self {
                         <$t>::max(self, o)
@@ -397,6 +404,11 @@ mod cpu {
         Ok(Tensor::from_vec(out, (p, r), &Device::Cpu)?)
     }
 
+    /// Whole exponents up to 8 use `powi` (a few multiplies) instead of `powf` (exp and log).
+    fn small_integer(q: f64) -> bool {
+        q.fract() == 0.0 && (1.0..=8.0).contains(&q)
+    }
+
     /// `Σ f(x_k - y_k)` over eight independent lanes, so the compiler can vectorise it (a
     /// single running sum is a dependency chain it may not reorder).
     #[inline(always)]
@@ -428,6 +440,10 @@ mod cpu {
             Metric::Minkowski(2.0) => lanes(x, y, |d| d * d, add).sqrt(),
             Metric::Minkowski(1.0) => lanes(x, y, |d| d.abs(), add),
             Metric::Minkowski(q) if q.is_infinite() => lanes(x, y, |d| d.abs(), |a, b| a.fmax(b)),
+            Metric::Minkowski(q) if small_integer(q) => {
+                let n = q as i32;
+                lanes(x, y, |d| d.abs().powi(n), add).powf(T::from_f64(1.0 / q))
+            }
             Metric::Minkowski(q) => {
                 let e = T::from_f64(q);
                 lanes(x, y, |d| d.abs().powf(e), add).powf(T::from_f64(1.0 / q))
@@ -487,6 +503,10 @@ mod cpu {
                 Metric::Minkowski(1.0) => accumulate(x, &bt, r, j0, row, |d| d.abs(), add),
                 Metric::Minkowski(q) if q.is_infinite() => {
                     accumulate(x, &bt, r, j0, row, |d| d.abs(), |a, b| a.fmax(b))
+                }
+                Metric::Minkowski(q) if small_integer(q) => {
+                    let n = q as i32;
+                    accumulate(x, &bt, r, j0, row, |d| d.abs().powi(n), add)
                 }
                 Metric::Minkowski(q) => {
                     let e = T::from_f64(q);
