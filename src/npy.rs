@@ -417,7 +417,9 @@ pub fn read<R: Read>(r: &mut R, opts: &Options) -> Result<Tensor> {
     to_tensor(&a, Sharing::Copy, opts)
 }
 
-fn read_exact_typed<R: Read>(r: &mut R, h: &Header) -> Result<Tensor> {
+/// Read the data of `h` (a native-order dtype candle holds exactly, non-empty) straight into a
+/// tensor's storage.
+pub(crate) fn read_exact_typed<R: Read>(r: &mut R, h: &Header) -> Result<Tensor> {
     fn go<T: candle_core::WithDType + Element, R: Read>(r: &mut R, h: &Header) -> Result<Tensor> {
         let n = h.len();
         let mut v: Vec<T> = zeroed_vec(n);
