@@ -263,6 +263,15 @@ pub enum Error {
         reason: String,
     },
 
+    /// A malformed `.safetensors` file (header length, JSON, byte ranges, truncation).
+    #[error("malformed .safetensors data{}: {reason}", source_name.as_ref().map(|p| format!(" in {}", p.display())).unwrap_or_default())]
+    SafetensorsFormat {
+        /// File when known.
+        source_name: Option<PathBuf>,
+        /// What is wrong, with the offending tensor, offsets or bytes.
+        reason: String,
+    },
+
     /// An I/O failure, with the file it concerns.
     #[error("{operation} {}: {source}", path.display())]
     Io {
@@ -459,11 +468,14 @@ impl Error {
         Error::NpyFormat { source_name: None, reason: reason.into() }
     }
 
-    /// Attach a file name to `.npy` format errors that lack one.
+    /// Attach a file name to `.npy` / `.safetensors` format errors that lack one.
     pub(crate) fn in_file(self, path: &std::path::Path) -> Self {
         match self {
             Error::NpyFormat { source_name: None, reason } => {
                 Error::NpyFormat { source_name: Some(path.to_path_buf()), reason }
+            }
+            Error::SafetensorsFormat { source_name: None, reason } => {
+                Error::SafetensorsFormat { source_name: Some(path.to_path_buf()), reason }
             }
             other => other,
         }

@@ -49,6 +49,7 @@
 //! - [`inplace`]: writes into a tensor's own storage through any layout (`t += 1` semantics).
 //! - [`export`]: tensors out (`ArrayRef`, `ndarray` views and copies), owned `ndarray` in.
 //! - [`npy`]: `.npy` / `.npz` read, write, memory map.
+//! - [`safetensors`](mod@safetensors): `.safetensors` save, load, memory map (shared, read-only).
 //! - [`device`]: `"cpu"` / `"cuda:N"` parsing, `cuda_if_available`.
 //! - [`dlpack`]: DLPack 1.1 export and import (zero-copy exchange with other frameworks).
 //! - [`data`]: the batching engine (order, shard, gather, prefetch) under both facades.
@@ -70,6 +71,7 @@ pub mod inplace;
 pub mod npy;
 #[cfg(feature = "python")]
 pub mod python;
+pub mod safetensors;
 pub mod share;
 pub mod tf;
 pub mod torch;

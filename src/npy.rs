@@ -401,14 +401,33 @@ fn check_no_trailing<R: Read>(r: &mut R, len: usize) -> Result<()> {
 /// float8_e4m3fn), losing the type; pass `opts.dtype` `BF16` / `F8E4M3` to read such a file as
 /// that type. Files this crate writes name the type (`'bfloat16'`) and need no hint.
 pub fn read<R: Read>(r: &mut R, opts: &Options) -> Result<Tensor> {
-    let (h, _) = read_header_hinted(r, opts.dtype)?;
+    read_sized(r, opts, None)
+}
+
+/// [`read`] of a stream that holds `available` bytes from the start of the header (a file of
+/// that size) when known: a header promising more data is refused before anything is
+/// allocated, and the tensor is allocated whole up front. Streams of unknown length get at
+/// most [`UNTRUSTED_PREALLOC`] bytes up front, more as their data arrives, so a lying header
+/// cannot make us allocate what the stream does not hold.
+fn read_sized<R: Read>(r: &mut R, opts: &Options, available: Option<u64>) -> Result<Tensor> {
+    let (h, offset) = read_header_hinted(r, opts.dtype)?;
+    if let Some(total) = available {
+        let have = total.saturating_sub(offset as u64);
+        if h.data_len() as u64 > have {
+            return Err(Error::npy(format!(
+                "truncated: the header promises {} bytes of data, the file has {have}",
+                h.data_len()
+            )));
+        }
+    }
     let exact = h.dtype.exact_candle();
     if exact.is_some()
         && h.byte_order == ByteOrder::NATIVE
         && opts.dtype.is_none_or(|d| Some(d) == exact)
         && !h.is_empty()
     {
-        let t = read_exact_typed(r, &h)?;
+        let prealloc = if available.is_some() { usize::MAX } else { UNTRUSTED_PREALLOC };
+        let t = read_exact_typed(r, &h, prealloc)?;
         check_no_trailing(r, h.data_len())?;
         return if opts.device.is_cpu() { Ok(t) } else { Ok(t.to_device(&opts.device)?) };
     }
@@ -417,25 +436,49 @@ pub fn read<R: Read>(r: &mut R, opts: &Options) -> Result<Tensor> {
     to_tensor(&a, Sharing::Copy, opts)
 }
 
-fn read_exact_typed<R: Read>(r: &mut R, h: &Header) -> Result<Tensor> {
-    fn go<T: candle_core::WithDType + Element, R: Read>(r: &mut R, h: &Header) -> Result<Tensor> {
+/// Bytes allocated up front for the data of a stream whose length is unknown.
+const UNTRUSTED_PREALLOC: usize = 64 << 20;
+
+/// Read the data of `h` (a native-order dtype candle holds exactly, non-empty) straight into a
+/// tensor's storage. At most `prealloc` bytes are allocated before data arrives; the storage
+/// grows (doubling) toward the header's size as long as the stream keeps delivering, so only
+/// a stream whose length was checked should pass `usize::MAX`.
+pub(crate) fn read_exact_typed<R: Read>(r: &mut R, h: &Header, prealloc: usize) -> Result<Tensor> {
+    fn go<T: candle_core::WithDType + Element, R: Read>(
+        r: &mut R,
+        h: &Header,
+        prealloc: usize,
+    ) -> Result<Tensor> {
         let n = h.len();
-        let mut v: Vec<T> = zeroed_vec(n);
-        // SAFETY: T is a plain-bits number type (every byte pattern valid, no padding), so its
-        // initialised elements may be viewed and overwritten as bytes.
-        let bytes = unsafe {
-            std::slice::from_raw_parts_mut(v.as_mut_ptr().cast::<u8>(), std::mem::size_of_val(v.as_slice()))
-        };
-        let len = bytes.len();
+        let size = std::mem::size_of::<T>();
+        let mut v: Vec<T> = zeroed_vec(n.min((prealloc / size).max(1)));
         let mut got = 0;
-        while got < len {
-            match r.read(&mut bytes[got..]) {
-                Ok(0) => break,
-                Ok(k) => got += k,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(Error::npy(format!("reading data: {e}"))),
+        loop {
+            // SAFETY: T is a plain-bits number type (every byte pattern valid, no padding), so
+            // its initialised elements may be viewed and overwritten as bytes.
+            let bytes = unsafe {
+                std::slice::from_raw_parts_mut(
+                    v.as_mut_ptr().cast::<u8>(),
+                    std::mem::size_of_val(v.as_slice()),
+                )
+            };
+            while got < bytes.len() {
+                match r.read(&mut bytes[got..]) {
+                    Ok(0) => break,
+                    Ok(k) => got += k,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(Error::npy(format!("reading data: {e}"))),
+                }
             }
+            if got < bytes.len() || v.len() == n {
+                break;
+            }
+            // the stream has delivered all we allocated: grow toward n (any initialised value
+            // will do as filler, the next reads overwrite it)
+            let filler = v[0];
+            v.resize(n.min(v.len().saturating_mul(2)), filler);
         }
+        let len = n * size;
         if got < len {
             return Err(Error::npy(format!(
                 "truncated: the header promises {len} bytes of data, the file has {got}"
@@ -452,16 +495,16 @@ fn read_exact_typed<R: Read>(r: &mut R, h: &Header) -> Result<Tensor> {
     }
     use half::{bf16, f16};
     match h.dtype {
-        NpDType::UInt8 => go::<u8, R>(r, h),
-        NpDType::UInt32 => go::<u32, R>(r, h),
-        NpDType::Int16 => go::<i16, R>(r, h),
-        NpDType::Int32 => go::<i32, R>(r, h),
-        NpDType::Int64 => go::<i64, R>(r, h),
-        NpDType::Float16 => go::<f16, R>(r, h),
-        NpDType::BFloat16 => go::<bf16, R>(r, h),
-        NpDType::Float32 => go::<f32, R>(r, h),
-        NpDType::Float64 => go::<f64, R>(r, h),
-        NpDType::Float8E4M3FN => go::<float8::F8E4M3, R>(r, h),
+        NpDType::UInt8 => go::<u8, R>(r, h, prealloc),
+        NpDType::UInt32 => go::<u32, R>(r, h, prealloc),
+        NpDType::Int16 => go::<i16, R>(r, h, prealloc),
+        NpDType::Int32 => go::<i32, R>(r, h, prealloc),
+        NpDType::Int64 => go::<i64, R>(r, h, prealloc),
+        NpDType::Float16 => go::<f16, R>(r, h, prealloc),
+        NpDType::BFloat16 => go::<bf16, R>(r, h, prealloc),
+        NpDType::Float32 => go::<f32, R>(r, h, prealloc),
+        NpDType::Float64 => go::<f64, R>(r, h, prealloc),
+        NpDType::Float8E4M3FN => go::<float8::F8E4M3, R>(r, h, prealloc),
         other => unreachable!("{} has no exact candle dtype", other.name()),
     }
 }
@@ -505,8 +548,10 @@ pub fn load_with(path: impl AsRef<Path>, opts: &Options) -> Result<Tensor> {
     let path = path.as_ref();
     let file =
         File::open(path).map_err(|source| Error::Io { operation: "open", path: path.into(), source })?;
+    let len =
+        file.metadata().map_err(|source| Error::Io { operation: "stat", path: path.into(), source })?.len();
     let mut r = std::io::BufReader::with_capacity(1 << 16, file);
-    read(&mut r, opts).map_err(|e| e.in_file(path))
+    read_sized(&mut r, opts, Some(len)).map_err(|e| e.in_file(path))
 }
 
 /// Memory-map a `.npy` file read-only and describe its data as an [`ArrayRef`] (no copy).
@@ -745,5 +790,44 @@ mod tests {
         let dict = format!("{{'descr': {}1{}}}", "(".repeat(10000), ")".repeat(10000));
         let err = parse_header(&raw(&dict)).unwrap_err();
         assert!(err.to_string().contains("too deep"), "{err}");
+    }
+
+    #[test]
+    fn a_header_promising_more_than_the_stream_holds_is_an_error_not_an_allocation() {
+        // (found by fuzzing: the data was allocated whole from the header's shape, so a tiny
+        // stream claiming 4 TiB aborted the process)
+        let mut bytes = Header {
+            dtype: NpDType::Float32,
+            byte_order: ByteOrder::NATIVE,
+            fortran_order: false,
+            shape: vec![1 << 40],
+        }
+        .to_bytes();
+        bytes.extend_from_slice(&[0; 8]);
+        let err = read(&mut &bytes[..], &Options::default()).unwrap_err();
+        assert!(err.to_string().contains("truncated"), "{err}");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("liar.npy");
+        std::fs::write(&path, &bytes).unwrap();
+        let err = load(&path).unwrap_err();
+        assert!(err.to_string().contains("the file has 8"), "{err}");
+    }
+
+    #[test]
+    fn streams_of_unknown_length_grow_the_storage_as_data_arrives() {
+        let h = Header {
+            dtype: NpDType::Int32,
+            byte_order: ByteOrder::NATIVE,
+            fortran_order: true,
+            shape: vec![3, 7],
+        };
+        let data: Vec<u8> = (0..21i32).flat_map(|v| v.to_ne_bytes()).collect();
+        for prealloc in [1, 4, 8, 60, usize::MAX] {
+            let t = read_exact_typed(&mut &data[..], &h, prealloc).unwrap();
+            assert_eq!(t.dims(), &[3, 7]);
+            assert_eq!(t.to_vec2::<i32>().unwrap()[2], (0..7).map(|c| 2 + 3 * c).collect::<Vec<_>>());
+            let err = read_exact_typed(&mut &data[..50], &h, prealloc).unwrap_err();
+            assert!(err.to_string().contains("promises 84 bytes of data, the file has 50"), "{err}");
+        }
     }
 }

@@ -9,7 +9,7 @@
 //! │   └── ShareDTypeError(ShareError, TypeError)     Share refused because of the dtype
 //! ├── DeviceError(CandleNumpyError, RuntimeError)    devices (CUDA missing, non-CPU share)
 //! ├── DLPackError(CandleNumpyError, BufferError)     DLPack exchange refused
-//! └── FileFormatError(CandleNumpyError, ValueError)  malformed .npy / .npz
+//! └── FileFormatError(CandleNumpyError, ValueError)  malformed .npy / .npz / .safetensors
 //! ```
 //!
 //! I/O failures become `OSError` (`FileNotFoundError` where it applies). The message is always
@@ -102,7 +102,7 @@ pub fn classes(py: Python<'_>) -> PyResult<&Classes> {
                 py,
                 "FileFormatError",
                 &[b, &py.get_type::<PyValueError>()],
-                "Malformed .npy / .npz data.",
+                "Malformed .npy / .npz / .safetensors data.",
             )?,
             share,
             base,
@@ -135,7 +135,7 @@ fn class_of<'a>(c: &'a Classes, e: &Error) -> &'a Py<PyType> {
         Error::UnsupportedDType { .. } | Error::DTypeMismatch { .. } => &c.dtype,
         Error::Widening { .. } | Error::ShareCast { .. } => &c.share_dtype,
         Error::NonCpuShare { .. } | Error::NotOnCpu { .. } | Error::CudaNotCompiled { .. } => &c.device,
-        Error::NpyFormat { .. } | Error::Zip { .. } => &c.file_format,
+        Error::NpyFormat { .. } | Error::SafetensorsFormat { .. } | Error::Zip { .. } => &c.file_format,
         Error::DLPack { .. } => &c.dlpack,
         Error::Candle(inner) => candle_class(c, inner),
         // every other refusal of Sharing::Share

@@ -1,7 +1,7 @@
 //! The native module of the `candle_numpy` Python package: registration only. Each concern
 //! lives in its own file: `tensor.rs` (the `Tensor` class), `convert.rs` (constructors and
 //! input normalisation), `dtype.rs` (dtype arguments), `index.rs` (basic slicing), `dlpack.rs`
-//! (`from_dlpack`).
+//! (`from_dlpack`), `safetensors.rs` (`.safetensors` files).
 
 use candle_numpy::adopt::AdoptingAllocator;
 use pyo3::prelude::*;
@@ -16,6 +16,7 @@ mod index;
 mod keras;
 mod ops;
 mod optim;
+mod safetensors;
 mod tensor;
 mod variable;
 
@@ -63,5 +64,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(distance::cdist, m)?)?;
     m.add_function(wrap_pyfunction!(dlpack::from_dlpack, m)?)?;
     m.add_function(wrap_pyfunction!(dlpack::live_dlpack_exports, m)?)?;
+    m.add_function(wrap_pyfunction!(safetensors::save_safetensors, m)?)?;
+    m.add_function(wrap_pyfunction!(safetensors::load_safetensors, m)?)?;
+    m.add_function(wrap_pyfunction!(safetensors::safetensors_metadata, m)?)?;
     Ok(())
 }

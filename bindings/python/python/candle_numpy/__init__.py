@@ -11,6 +11,8 @@ Conversions say whether they share memory or copy:
 ==========================  ======  =================================================
 
 ``cn.shares_memory(a, t)`` tells whether two objects share memory.
+``cn.load_safetensors(path)`` maps a ``.safetensors`` file and shares it (read-only tensors);
+``cn.save_safetensors(dict, path)`` writes one.
 """
 
 from . import _native
@@ -28,6 +30,9 @@ from ._native import (
     cdist,
     from_dlpack,
     from_numpy,
+    load_safetensors,
+    safetensors_metadata,
+    save_safetensors,
     shares_memory,
     sharing_available,
     tensor,
@@ -54,6 +59,9 @@ __all__ = [
     "device",
     "from_dlpack",
     "from_numpy",
+    "load_safetensors",
+    "safetensors_metadata",
+    "save_safetensors",
     "shares_memory",
     "sharing_available",
     "tensor",

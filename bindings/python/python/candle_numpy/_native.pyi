@@ -1,6 +1,7 @@
 # Type stubs for the native module. Checked against the built module by
 # scripts/check_stubs.py (names, parameters and defaults), which `make test` runs.
-from typing import Any, Iterator, Literal, Optional, Tuple, Union
+from os import PathLike
+from typing import Any, Dict, Iterator, Literal, Mapping, Optional, Tuple, Union
 
 import numpy as np
 
@@ -251,3 +252,10 @@ def cdist(
 ) -> Tensor: ...
 def from_dlpack(x: Any) -> Tensor: ...
 def live_dlpack_exports() -> int: ...
+def save_safetensors(
+    tensors: Mapping[str, Any], path: Union[str, PathLike[str]], metadata: Optional[Mapping[str, str]] = None
+) -> None: ...
+def load_safetensors(
+    path: Union[str, PathLike[str]], mmap: bool = True, device: str = "cpu"
+) -> Dict[str, Tensor]: ...
+def safetensors_metadata(path: Union[str, PathLike[str]]) -> Dict[str, str]: ...
