@@ -10,7 +10,10 @@ Conversions say whether they share memory or copy:
 ``t.numpy()``               share   a NumPy view of the tensor (CPU); ``force=True`` copies from CUDA
 ==========================  ======  =================================================
 
-``cn.shares_memory(a, t)`` tells whether two objects share memory.
+``cn.shares_memory(a, t)`` tells whether two objects share memory. Files: ``cn.load_npy(p,
+mmap=True)`` shares a memory-mapped ``.npy`` (read-only, O(1)); ``cn.save_npy``, ``cn.load_npz``,
+``cn.save_npz``. Record arrays: ``cn.from_structured(arr)``. pandas frames and series convert
+directly.
 """
 
 from . import _native
@@ -28,12 +31,17 @@ from ._native import (
     cdist,
     from_dlpack,
     from_numpy,
+    load_npy,
+    load_npz,
+    save_npy,
+    save_npz,
     shares_memory,
     sharing_available,
     tensor,
     to_tensor,
 )
 
+from ._structured import from_structured  # noqa: E402
 from . import tf, torch  # noqa: E402  (the facades build on the names above)
 
 __version__ = "0.1.0"
@@ -54,6 +62,11 @@ __all__ = [
     "device",
     "from_dlpack",
     "from_numpy",
+    "from_structured",
+    "load_npy",
+    "load_npz",
+    "save_npy",
+    "save_npz",
     "shares_memory",
     "sharing_available",
     "tensor",
