@@ -28,6 +28,8 @@ def stub_params(fn: ast.FunctionDef):
         out.append((a.vararg.arg, "var", None))
     for arg, d in zip(a.kwonlyargs, a.kw_defaults):
         out.append((arg.arg, "keyword", None if d is None else ast.literal_eval(d)))
+    if a.kwarg:
+        out.append((a.kwarg.arg, "varkw", None))
     return [p for p in out if p[0] != "self"]
 
 
@@ -40,7 +42,7 @@ def real_params(obj):
     for p in sig.parameters.values():
         if p.name == "self":
             continue
-        kind = {p.VAR_POSITIONAL: "var", p.KEYWORD_ONLY: "keyword"}.get(p.kind, "positional")
+        kind = {p.VAR_POSITIONAL: "var", p.KEYWORD_ONLY: "keyword", p.VAR_KEYWORD: "varkw"}.get(p.kind, "positional")
         default = None if p.default is p.empty else p.default
         out.append((p.name, kind, default))
     return out

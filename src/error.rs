@@ -272,6 +272,20 @@ pub enum Error {
         reason: String,
     },
 
+    /// A file whose rows are not contiguous (Fortran order) cannot be read row by row.
+    #[error(
+        "{} stores shape {shape:?} in Fortran order, so its rows are not contiguous in the file and \
+         cannot be read one batch at a time; rewrite it in C order \
+         (np.save(path, np.ascontiguousarray(np.load(path, mmap_mode='r'))))",
+        path.display()
+    )]
+    RowsNotContiguous {
+        /// The file.
+        path: PathBuf,
+        /// Its shape.
+        shape: Vec<usize>,
+    },
+
     /// An I/O failure, with the file it concerns.
     #[error("{operation} {}: {source}", path.display())]
     Io {

@@ -12,7 +12,7 @@
 //! | [`load`] / [`read`] | a `Tensor` | reads once into the tensor's storage for native, exact dtypes; other dtypes go through the copy kernel |
 //! | [`mmap`] | a read-only [`ArrayRef`] over the mapped file | no |
 //! | [`save`] / [`write_array`] | a `.npy` file | writes the bytes, swapping or reordering if asked |
-//! | [`load_npz`] / [`save_npz`] | named tensors in a zip | as above, per member |
+//! | [`load_npz`] / [`save_npz`] / [`save_npz_arrays`] | named tensors (arrays) in a zip | as above, per member |
 //!
 //! bfloat16 and float8_e4m3fn are written with the descr `'bfloat16'` / `'float8_e4m3fn'`,
 //! which `np.load` reads once `ml_dtypes` is imported.
@@ -509,6 +509,20 @@ pub(crate) fn read_exact_typed<R: Read>(r: &mut R, h: &Header, prealloc: usize) 
     }
 }
 
+/// A `Vec<T>` of `n` elements whose bytes `fill` writes (they start zeroed): how readers put
+/// file bytes straight into a tensor's storage without an intermediate buffer.
+pub(crate) fn filled_vec<T: Element>(n: usize, fill: impl FnOnce(&mut [u8]) -> Result<()>) -> Result<Vec<T>> {
+    let mut v: Vec<T> = zeroed_vec(n);
+    // SAFETY: T is a plain-bits number type (every byte pattern valid, no padding), so its
+    // initialised elements may be viewed and overwritten as bytes; the view ends before `v` is
+    // used again.
+    let bytes = unsafe {
+        std::slice::from_raw_parts_mut(v.as_mut_ptr().cast::<u8>(), std::mem::size_of_val(v.as_slice()))
+    };
+    fill(bytes)?;
+    Ok(v)
+}
+
 /// A Vec of `n` all-zero-bits elements, from zeroed pages (no writing pass for large sizes).
 fn zeroed_vec<T: Element>(n: usize) -> Vec<T> {
     if n == 0 || std::mem::size_of::<T>() == 0 {
@@ -687,20 +701,34 @@ pub fn save_npz<S: AsRef<str>>(
     tensors: &[(S, &Tensor)],
     compress: bool,
 ) -> Result<()> {
+    let arrays = tensors
+        .iter()
+        .map(|(name, t)| {
+            let t = if t.device().is_cpu() { (*t).clone() } else { t.to_device(&Device::Cpu)? };
+            Ok((name.as_ref(), ArrayRef::from_tensor(&t)?))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    save_npz_arrays(path, &arrays, compress)
+}
+
+/// Save named arrays of any dtype of the table (e.g. `int8`, `bool`) as a `.npz` archive.
+pub fn save_npz_arrays<S: AsRef<str>>(
+    path: impl AsRef<Path>,
+    arrays: &[(S, ArrayRef)],
+    compress: bool,
+) -> Result<()> {
     let path = path.as_ref();
     let zip_err = |source| Error::Zip { path: path.into(), source };
     let file =
         File::create(path).map_err(|source| Error::Io { operation: "create", path: path.into(), source })?;
     let mut zw = zip::ZipWriter::new(BufWriter::with_capacity(1 << 20, file));
-    for (name, t) in tensors {
-        let t = if t.device().is_cpu() { (*t).clone() } else { t.to_device(&Device::Cpu)? };
-        let a = ArrayRef::from_tensor(&t)?;
+    for (name, a) in arrays {
         let method = if compress { zip::CompressionMethod::Deflated } else { zip::CompressionMethod::Stored };
         let options = zip::write::SimpleFileOptions::default()
             .compression_method(method)
             .large_file(a.nbytes() >= u32::MAX as usize / 2);
         zw.start_file(format!("{}.npy", name.as_ref()), options).map_err(zip_err)?;
-        write_array(&mut zw, &a, &WriteOptions::default())?;
+        write_array(&mut zw, a, &WriteOptions::default())?;
     }
     let mut inner = zw.finish().map_err(zip_err)?;
     inner.flush().map_err(|source| Error::Io { operation: "write", path: path.into(), source })?;

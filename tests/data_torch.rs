@@ -175,7 +175,7 @@ fn shared_source_is_not_copied() -> Result<()> {
     // The dataset holds the tensor itself: a view of the same storage.
     let x = Tensor::arange(0f32, 12., &Device::Cpu)?.reshape((4, 3))?;
     let ds = TensorDataset::new(vec![x.clone()])?;
-    let held = &ds.tensors()[0];
+    let held = &ds.tensors().unwrap()[0];
     let (a, _) = x.storage_and_layout();
     let (b, _) = held.storage_and_layout();
     assert!(std::ptr::eq(&*a, &*b));

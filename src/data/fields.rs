@@ -7,22 +7,25 @@ use candle_core::Tensor;
 ///
 /// Used both for what a dataset is built from (each tensor's first dimension is the sample
 /// axis) and for what iteration yields (the same structure, per sample or per batch).
+///
+/// Generic over what each field holds: tensors by default, [`Column`](super::Column)s in a
+/// [`Source`](super::Source) (where a field may also be a `.npy` file read by rows).
 #[derive(Debug, Clone)]
-pub enum Fields {
+pub enum Fields<T = Tensor> {
     /// A single tensor (`from_tensor_slices(x)`).
-    Single(Tensor),
+    Single(T),
     /// A tuple (`from_tensor_slices((x, y))`, `TensorDataset(x, y)`).
-    Tuple(Vec<Tensor>),
+    Tuple(Vec<T>),
     /// Named tensors in the order given (`from_tensor_slices({"x": x, "y": y})`).
-    Dict(Vec<(String, Tensor)>),
+    Dict(Vec<(String, T)>),
 }
 
 /// What iteration yields: an element of the (possibly batched) dataset.
 pub type Batch = Fields;
 
-impl Fields {
+impl<T> Fields<T> {
     /// The tensors in field order.
-    pub fn tensors(&self) -> Vec<&Tensor> {
+    pub fn tensors(&self) -> Vec<&T> {
         match self {
             Fields::Single(t) => vec![t],
             Fields::Tuple(ts) => ts.iter().collect(),
@@ -31,7 +34,7 @@ impl Fields {
     }
 
     /// The tensors in field order, by value.
-    pub fn into_tensors(self) -> Vec<Tensor> {
+    pub fn into_tensors(self) -> Vec<T> {
         match self {
             Fields::Single(t) => vec![t],
             Fields::Tuple(ts) => ts,
@@ -48,7 +51,7 @@ impl Fields {
     }
 
     /// The tensor named `name` in a dict.
-    pub fn get(&self, name: &str) -> Option<&Tensor> {
+    pub fn get(&self, name: &str) -> Option<&T> {
         match self {
             Fields::Dict(kv) => kv.iter().find(|(k, _)| k == name).map(|(_, t)| t),
             _ => None,
@@ -70,7 +73,7 @@ impl Fields {
     }
 
     /// The same structure with every tensor replaced by `f(tensor)`.
-    pub fn try_map(&self, mut f: impl FnMut(&Tensor) -> crate::Result<Tensor>) -> crate::Result<Self> {
+    pub fn try_map<U>(&self, mut f: impl FnMut(&T) -> crate::Result<U>) -> crate::Result<Fields<U>> {
         Ok(match self {
             Fields::Single(t) => Fields::Single(f(t)?),
             Fields::Tuple(ts) => Fields::Tuple(ts.iter().map(f).collect::<crate::Result<_>>()?),

@@ -1,5 +1,8 @@
-//! Turning items into tensors: one `index_select` per field per batch (no per-sample loop), and
-//! a view (no copy) per field for an unbatched sample.
+//! Turning items into tensors: one gather per field per batch (an `index_select` for tensors,
+//! positioned reads for files; no per-sample loop), and a view per tensor field for an
+//! unbatched sample.
+
+use std::cell::OnceCell;
 
 use candle_core::{Device, Tensor};
 
@@ -11,10 +14,17 @@ use crate::error::Result;
 /// The data of one item: a per-sample view, or a batch gathered along the sample axis.
 pub fn gather(source: &Source, item: &Item) -> Result<Fields> {
     match item {
-        Item::Sample(i) => source.fields().try_map(|t| Ok(t.get(*i as usize)?)),
+        Item::Sample(i) => source.fields().try_map(|c| c.sample(*i)),
         Item::Group(ids) => {
-            let index = index_tensor(ids, source.len())?;
-            source.fields().try_map(|t| Ok(t.index_select(&index, 0)?))
+            let index = OnceCell::new();
+            let make = || -> Result<Tensor> {
+                if let Some(t) = index.get() {
+                    return Ok(Tensor::clone(t));
+                }
+                let t = index_tensor(ids, source.len())?;
+                Ok(index.get_or_init(|| t).clone())
+            };
+            source.fields().try_map(|c| c.gather(ids, &make))
         }
     }
 }

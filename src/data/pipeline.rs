@@ -88,10 +88,7 @@ impl Pipeline {
 
     /// Bytes of one element at the pipeline's end (a batch when it batches).
     pub fn batch_bytes(&self) -> usize {
-        let fields = self.source.fields();
-        let n = self.source.len().max(1) as usize;
-        let per_sample: usize =
-            fields.tensors().iter().map(|t| t.elem_count() / n * t.dtype().size_in_bytes()).sum();
+        let per_sample: usize = self.source.fields().tensors().iter().map(|c| c.sample_bytes()).sum();
         let batch: u64 =
             self.ops.iter().map(|op| if let Op::Batch { size, .. } = op { *size } else { 1 }).product();
         per_sample.saturating_mul(batch as usize)

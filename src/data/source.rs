@@ -1,5 +1,6 @@
 //! [`Source`]: validated dataset fields, kept exactly as given (no copy of the data).
 
+use super::column::Column;
 use super::fields::Fields;
 use crate::error::{Error, Result};
 
@@ -8,7 +9,8 @@ use crate::error::{Error, Result};
 ///
 /// The tensors are held as given (clones of candle tensors share storage), so a dataset over
 /// NumPy memory shared with [`Sharing::Share`](crate::Sharing::Share) copies nothing until a
-/// batch is gathered.
+/// batch is gathered. A field may also be a file read by rows ([`Column::File`], see
+/// [`Source::from_columns`]), for datasets larger than memory.
 ///
 /// ```
 /// use candle_core::{Device, Tensor};
@@ -21,14 +23,26 @@ use crate::error::{Error, Result};
 /// ```
 #[derive(Debug, Clone)]
 pub struct Source {
-    fields: Fields,
+    fields: Fields<Column>,
     len: u64,
 }
 
 impl Source {
     /// Validate `fields` as a dataset source.
+    ///
+    /// A tensor that is not C-contiguous (a Fortran-order array, a pandas frame's values) is
+    /// made contiguous here, once: batches are gathered with `index_select`, which needs it.
     pub fn new(fields: impl Into<Fields>) -> Result<Self> {
-        let fields = fields.into();
+        Self::from_columns(fields.into().try_map(|t| Ok(Column::Tensor(t.clone())))?)
+    }
+
+    /// Validate columns (tensors and files by rows, mixed freely) as a dataset source; tensors
+    /// are made contiguous as in [`Source::new`].
+    pub fn from_columns(fields: Fields<Column>) -> Result<Self> {
+        let fields = fields.try_map(|c| match c {
+            Column::Tensor(t) if !t.is_contiguous() => Ok(Column::Tensor(t.contiguous()?)),
+            other => Ok(other.clone()),
+        })?;
         let names: Vec<String> = match &fields {
             Fields::Single(_) => vec!["0".into()],
             Fields::Tuple(ts) => (0..ts.len()).map(|i| i.to_string()).collect(),
@@ -56,7 +70,7 @@ impl Source {
         }
         let mut len = None;
         for (name, t) in names.iter().zip(fields.tensors()) {
-            if !t.device().is_cpu() {
+            if let Some(t) = t.as_tensor().filter(|t| !t.device().is_cpu()) {
                 return Err(Error::NotOnCpu {
                     operation: "a dataset source",
                     device: format!("{:?}", t.device().location()),
@@ -98,7 +112,24 @@ impl Source {
     }
 
     /// The fields, as given.
-    pub fn fields(&self) -> &Fields {
+    pub fn fields(&self) -> &Fields<Column> {
         &self.fields
+    }
+
+    /// The fields as tensors, when every field is one (`None` when a field is a file).
+    pub fn tensors(&self) -> Option<Fields> {
+        let t = |c: &Column| c.as_tensor().cloned();
+        Some(match &self.fields {
+            Fields::Single(c) => Fields::Single(t(c)?),
+            Fields::Tuple(cs) => Fields::Tuple(cs.iter().map(t).collect::<Option<_>>()?),
+            Fields::Dict(kv) => {
+                Fields::Dict(kv.iter().map(|(k, c)| Some((k.clone(), t(c)?))).collect::<Option<_>>()?)
+            }
+        })
+    }
+
+    /// Whether any field is read from a file.
+    pub fn reads_files(&self) -> bool {
+        self.fields.tensors().iter().any(|c| matches!(c, Column::File(_)))
     }
 }

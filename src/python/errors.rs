@@ -135,7 +135,10 @@ fn class_of<'a>(c: &'a Classes, e: &Error) -> &'a Py<PyType> {
         Error::UnsupportedDType { .. } | Error::DTypeMismatch { .. } => &c.dtype,
         Error::Widening { .. } | Error::ShareCast { .. } => &c.share_dtype,
         Error::NonCpuShare { .. } | Error::NotOnCpu { .. } | Error::CudaNotCompiled { .. } => &c.device,
-        Error::NpyFormat { .. } | Error::SafetensorsFormat { .. } | Error::Zip { .. } => &c.file_format,
+        Error::NpyFormat { .. }
+        | Error::SafetensorsFormat { .. }
+        | Error::Zip { .. }
+        | Error::RowsNotContiguous { .. } => &c.file_format,
         Error::DLPack { .. } => &c.dlpack,
         Error::Candle(inner) => candle_class(c, inner),
         // every other refusal of Sharing::Share

@@ -21,7 +21,11 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::data::{rng::random_seed, Batches, Cardinality, Fields, Op, Pipeline, Source, AUTOTUNE_DEPTH};
+use std::path::Path;
+
+use crate::data::{
+    rng::random_seed, Batches, Cardinality, Column, Fields, Op, Pipeline, RowFile, Source, AUTOTUNE_DEPTH,
+};
 use crate::error::{Error, Result};
 
 /// `tf.data.AUTOTUNE`: pass to [`Dataset::prefetch`] to let the engine pick the depth.
@@ -51,6 +55,37 @@ impl Dataset {
     /// tensors, which must agree on their first dimension; elements keep the structure.
     pub fn from_tensor_slices(tensors: impl Into<Fields>) -> Result<Self> {
         Ok(Self::wrap(Pipeline::new(Source::new(tensors)?)))
+    }
+
+    /// A dataset over `.npy` files read by rows, for data larger than memory: one path gives
+    /// single-tensor elements, several give tuples (`(x, y)`), which must agree on their row
+    /// count. Batches are read from the files with positioned reads; nothing else of the files
+    /// is resident (see [`RowFile`]).
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// # let (px, py) = (dir.path().join("x.npy"), dir.path().join("y.npy"));
+    /// use candle_core::{Device, Tensor};
+    /// use candle_numpy::tf::data::Dataset;
+    /// candle_numpy::npy::save(&px, &Tensor::arange(0f32, 20., &Device::Cpu)?.reshape((10, 2))?)?;
+    /// candle_numpy::npy::save(&py, &Tensor::arange(0i64, 10, &Device::Cpu)?)?;
+    /// let ds = Dataset::from_npy(&[&px, &py])?.shuffle(10, Some(0), true)?.batch(4, false)?;
+    /// let first = ds.iter().next().unwrap()?.into_tensors();
+    /// assert_eq!((first[0].dims(), first[1].dims()), (&[4, 2][..], &[4][..]));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn from_npy<P: AsRef<Path>>(paths: &[P]) -> Result<Self> {
+        let mut columns =
+            paths.iter().map(|p| Ok(Column::from(RowFile::open_npy(p)?))).collect::<Result<Vec<_>>>()?;
+        let fields =
+            if columns.len() == 1 { Fields::Single(columns.remove(0)) } else { Fields::Tuple(columns) };
+        Self::from_columns(fields)
+    }
+
+    /// A dataset over any mix of tensors and files by rows, in any structure (e.g. a dict
+    /// `{"x": file, "y": tensor}`).
+    pub fn from_columns(columns: Fields<Column>) -> Result<Self> {
+        Ok(Self::wrap(Pipeline::new(Source::from_columns(columns)?)))
     }
 
     fn wrap(pipeline: Pipeline) -> Self {

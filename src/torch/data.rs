@@ -18,7 +18,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use candle_core::Tensor;
 
-use crate::data::{rng::random_seed, Batches, Fields, Op, Pipeline, Source};
+use std::path::Path;
+
+use crate::data::{rng::random_seed, Batches, Column, Fields, Op, Pipeline, RowFile, Source};
 use crate::error::{Error, Result};
 
 /// `TensorDataset(*tensors)`: samples are the rows (first-dimension slices) of each tensor.
@@ -34,6 +36,20 @@ impl TensorDataset {
         Ok(TensorDataset { source: Source::new(Fields::Tuple(tensors))? })
     }
 
+    /// A dataset over `.npy` files read by rows (one tensor per file, rows as samples), for
+    /// data larger than memory: each batch is read from the files with positioned reads and
+    /// nothing else of them is resident (see [`RowFile`]).
+    pub fn from_npy<P: AsRef<Path>>(paths: &[P]) -> Result<Self> {
+        let columns =
+            paths.iter().map(|p| Ok(Column::from(RowFile::open_npy(p)?))).collect::<Result<Vec<_>>>()?;
+        Self::from_columns(columns)
+    }
+
+    /// A dataset over any mix of tensors and files by rows.
+    pub fn from_columns(columns: Vec<Column>) -> Result<Self> {
+        Ok(TensorDataset { source: Source::from_columns(Fields::Tuple(columns))? })
+    }
+
     /// Number of samples.
     pub fn len(&self) -> usize {
         self.source.len() as usize
@@ -44,7 +60,8 @@ impl TensorDataset {
         self.source.is_empty()
     }
 
-    /// Sample `index`: one view (no copy) per tensor, without the sample axis.
+    /// Sample `index`: one view (no copy) per tensor (a read per file), without the sample
+    /// axis.
     pub fn get(&self, index: usize) -> Result<Vec<Tensor>> {
         if index >= self.len() {
             return Err(Error::InvalidArgument {
@@ -54,11 +71,17 @@ impl TensorDataset {
                 fix: "use an index in 0..len()",
             });
         }
-        self.source.fields().tensors().into_iter().map(|t| Ok(t.get(index)?)).collect()
+        self.source.fields().tensors().into_iter().map(|c| c.sample(index as u64)).collect()
     }
 
-    /// The tensors, in order.
-    pub fn tensors(&self) -> Vec<Tensor> {
+    /// The tensors, in order, or `None` when a field is a file read by rows (see
+    /// [`columns`](Self::columns)).
+    pub fn tensors(&self) -> Option<Vec<Tensor>> {
+        self.source.tensors().map(Fields::into_tensors)
+    }
+
+    /// The fields, in order: tensors or files.
+    pub fn columns(&self) -> Vec<Column> {
         self.source.fields().clone().into_tensors()
     }
 }

@@ -1,6 +1,7 @@
 //! Constructors (`from_numpy`, `tensor`, `as_tensor`, `to_tensor`) and input normalisation:
-//! ndarrays, NumPy scalars, Python scalars and nested lists, objects with `__array__`,
-//! `__array_interface__` or the buffer protocol, and our own tensors.
+//! ndarrays, NumPy scalars, Python scalars and nested lists, pandas DataFrames and Series
+//! (through `candle_numpy/_pandas.py`), objects with `__array__`, `__array_interface__` or the
+//! buffer protocol, and our own tensors.
 
 use candle_core::{DType, Device, Tensor};
 use candle_numpy::python::{release_parked, tensor_from_numpy};
@@ -75,6 +76,15 @@ pub fn convert(
 
     if data.cast::<PyUntypedArray>().is_ok() {
         let (t, readonly) = tensor_from_numpy(data, mode, &opts)?;
+        return Ok(PyTensor::new(t, readonly));
+    }
+
+    // pandas DataFrame / Series: their NumPy values (a view of a one-block frame), or an error
+    // naming the columns that have no common numeric dtype
+    if is_pandas(data) {
+        let values =
+            py.import("candle_numpy._pandas")?.call_method1("values", (data, mode == Sharing::Share))?;
+        let (t, readonly) = tensor_from_numpy(&values, mode, &opts)?;
         return Ok(PyTensor::new(t, readonly));
     }
 
@@ -163,6 +173,14 @@ pub fn convert(
          protocol",
         type_name(data)
     )))
+}
+
+/// Whether `obj` is a pandas DataFrame or Series (by its type's module: pandas is never
+/// imported here).
+fn is_pandas(obj: &Bound<'_, PyAny>) -> bool {
+    let ty = obj.get_type();
+    let from_pandas = ty.module().map(|m| m.to_string().starts_with("pandas.")).unwrap_or(false);
+    from_pandas && ty.name().map(|n| n == "DataFrame" || n == "Series").unwrap_or(false)
 }
 
 /// Cast and move a tensor as asked; `force_copy` always gives fresh memory.

@@ -2,7 +2,7 @@
 //! tf.data's `Dataset`. Sources are shared, not copied (NumPy arrays convert with Auto);
 //! iteration releases the GIL while a batch is gathered.
 
-use candle_numpy::data::{Cardinality, Fields};
+use candle_numpy::data::{Cardinality, Column, Fields, RowFile};
 use candle_numpy::tf::data::Dataset;
 use candle_numpy::torch::data::{DataLoader, DataLoaderIter, TensorDataset};
 use candle_numpy::Sharing;
@@ -16,6 +16,17 @@ use crate::tensor::PyTensor;
 /// A source field: our tensor, or anything `as_tensor` accepts (NumPy arrays are shared).
 fn field(obj: &Bound<'_, PyAny>) -> PyResult<candle_core::Tensor> {
     Ok(convert(obj, Sharing::Auto, None, None)?.inner.clone())
+}
+
+/// A file field: a `.npy` path (`str` or `os.PathLike`) opened for reads by rows.
+fn npy_column(obj: &Bound<'_, PyAny>) -> PyResult<Column> {
+    let path: std::path::PathBuf = obj.extract().map_err(|_| {
+        PyTypeError::new_err(format!(
+            "from_npy takes .npy paths (str or os.PathLike), a tuple/list of them or a dict of them; got {}",
+            obj.get_type().name().map(|n| n.to_string()).unwrap_or_default()
+        ))
+    })?;
+    Ok(Column::from(RowFile::open_npy(path)?))
 }
 
 fn wrap(py: Python<'_>, t: candle_core::Tensor) -> PyResult<Py<PyAny>> {
@@ -53,6 +64,15 @@ impl PyTensorDataset {
     fn new(tensors: &Bound<'_, PyTuple>) -> PyResult<Self> {
         let ts = tensors.iter().map(|t| field(&t)).collect::<PyResult<Vec<_>>>()?;
         Ok(PyTensorDataset { inner: TensorDataset::new(ts)? })
+    }
+
+    /// A dataset over `.npy` files read by rows (one tensor per file), for data larger than
+    /// memory: batches are read from the files, nothing else of them is resident.
+    #[staticmethod]
+    #[pyo3(signature = (*paths))]
+    fn from_npy(paths: &Bound<'_, PyTuple>) -> PyResult<Self> {
+        let columns = paths.iter().map(|p| npy_column(&p)).collect::<PyResult<Vec<_>>>()?;
+        Ok(PyTensorDataset { inner: TensorDataset::from_columns(columns)? })
     }
 
     fn __len__(&self) -> usize {
@@ -188,6 +208,24 @@ impl PyDataset {
             Fields::Single(field(tensors)?)
         };
         wrap_ds(Dataset::from_tensor_slices(fields))
+    }
+
+    /// Rows of `.npy` files read on demand (datasets larger than memory): a path gives tensor
+    /// elements, a tuple/list of paths tuples, a dict of paths dicts.
+    #[staticmethod]
+    fn from_npy(paths: &Bound<'_, PyAny>) -> PyResult<PyDataset> {
+        let fields = if let Ok(d) = paths.cast::<PyDict>() {
+            Fields::Dict(
+                d.iter()
+                    .map(|(k, v)| Ok((k.str()?.to_string(), npy_column(&v)?)))
+                    .collect::<PyResult<Vec<_>>>()?,
+            )
+        } else if paths.is_instance_of::<PyTuple>() || paths.is_instance_of::<pyo3::types::PyList>() {
+            Fields::Tuple(paths.try_iter()?.map(|p| npy_column(&p?)).collect::<PyResult<Vec<_>>>()?)
+        } else {
+            Fields::Single(npy_column(paths)?)
+        };
+        wrap_ds(Dataset::from_columns(fields))
     }
 
     #[pyo3(signature = (buffer_size, seed=None, reshuffle_each_iteration=true))]

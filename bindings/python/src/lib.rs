@@ -1,7 +1,7 @@
 //! The native module of the `candle_numpy` Python package: registration only. Each concern
 //! lives in its own file: `tensor.rs` (the `Tensor` class), `convert.rs` (constructors and
 //! input normalisation), `dtype.rs` (dtype arguments), `index.rs` (basic slicing), `dlpack.rs`
-//! (`from_dlpack`), `safetensors.rs` (`.safetensors` files).
+//! (`from_dlpack`), `safetensors.rs` (`.safetensors` files), `io.rs` (`.npy` / `.npz` files).
 
 use candle_numpy::adopt::AdoptingAllocator;
 use pyo3::prelude::*;
@@ -13,6 +13,7 @@ mod distance;
 mod dlpack;
 mod dtype;
 mod index;
+mod io;
 mod keras;
 mod ops;
 mod optim;
@@ -67,5 +68,9 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(safetensors::save_safetensors, m)?)?;
     m.add_function(wrap_pyfunction!(safetensors::load_safetensors, m)?)?;
     m.add_function(wrap_pyfunction!(safetensors::safetensors_metadata, m)?)?;
+    m.add_function(wrap_pyfunction!(io::load_npy, m)?)?;
+    m.add_function(wrap_pyfunction!(io::save_npy, m)?)?;
+    m.add_function(wrap_pyfunction!(io::load_npz, m)?)?;
+    m.add_function(wrap_pyfunction!(io::save_npz, m)?)?;
     Ok(())
 }

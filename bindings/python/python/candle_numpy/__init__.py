@@ -10,9 +10,11 @@ Conversions say whether they share memory or copy:
 ``t.numpy()``               share   a NumPy view of the tensor (CPU); ``force=True`` copies from CUDA
 ==========================  ======  =================================================
 
-``cn.shares_memory(a, t)`` tells whether two objects share memory.
-``cn.load_safetensors(path)`` maps a ``.safetensors`` file and shares it (read-only tensors);
-``cn.save_safetensors(dict, path)`` writes one.
+``cn.shares_memory(a, t)`` tells whether two objects share memory. Files: ``cn.load_npy(p,
+mmap=True)`` shares a memory-mapped ``.npy`` (read-only, O(1)); ``cn.save_npy``, ``cn.load_npz``,
+``cn.save_npz``; ``cn.load_safetensors(path)`` maps a ``.safetensors`` file and shares it
+(read-only tensors), ``cn.save_safetensors(dict, path)`` writes one. Record arrays:
+``cn.from_structured(arr)``. pandas frames and series convert directly.
 """
 
 from . import _native
@@ -33,12 +35,17 @@ from ._native import (
     load_safetensors,
     safetensors_metadata,
     save_safetensors,
+    load_npy,
+    load_npz,
+    save_npy,
+    save_npz,
     shares_memory,
     sharing_available,
     tensor,
     to_tensor,
 )
 
+from ._structured import from_structured  # noqa: E402
 from . import tf, torch  # noqa: E402  (the facades build on the names above)
 
 __version__ = "0.1.0"
@@ -62,6 +69,11 @@ __all__ = [
     "load_safetensors",
     "safetensors_metadata",
     "save_safetensors",
+    "from_structured",
+    "load_npy",
+    "load_npz",
+    "save_npy",
+    "save_npz",
     "shares_memory",
     "sharing_available",
     "tensor",
