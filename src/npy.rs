@@ -467,7 +467,7 @@ fn read_exact_typed<R: Read>(r: &mut R, h: &Header) -> Result<Tensor> {
 }
 
 /// A Vec of `n` all-zero-bits elements, from zeroed pages (no writing pass for large sizes).
-fn zeroed_vec<T: Element>(n: usize) -> Vec<T> {
+pub(crate) fn zeroed_vec<T: Element>(n: usize) -> Vec<T> {
     if n == 0 || std::mem::size_of::<T>() == 0 {
         return Vec::new();
     }
