@@ -16,6 +16,7 @@ mod index;
 mod keras;
 mod ops;
 mod optim;
+mod remote;
 mod tensor;
 mod variable;
 
@@ -63,5 +64,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(distance::cdist, m)?)?;
     m.add_function(wrap_pyfunction!(dlpack::from_dlpack, m)?)?;
     m.add_function(wrap_pyfunction!(dlpack::live_dlpack_exports, m)?)?;
+    m.add_function(wrap_pyfunction!(remote::load_url, m)?)?;
     Ok(())
 }
