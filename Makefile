@@ -34,16 +34,17 @@ $(VENV_NP1)/.installed: $(REQ_NP1)
 
 lint:
 	cargo fmt --all --check
-	cargo clippy --all-targets -- -D warnings
+	cargo clippy --all-targets --features s3 -- -D warnings
 	cargo clippy -p candle-numpy-python -p candle-numpy-example-model --all-targets -- -D warnings
-	RUSTDOCFLAGS="-D warnings" cargo doc --no-deps
+	RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --features s3
 
-# Unit, integration, property and doc tests; benches run once each in test mode. The .npy
+# Unit, integration, property and doc tests (with the optional `s3` module, which the Python
+# package ships); benches run once each in test mode. The .npy
 # files written by the crate are kept for the NumPy cross-check below.
 rust-test:
 	rm -rf $(NPY_OUT)
-	CANDLE_NUMPY_NPY_OUT=$(abspath $(NPY_OUT)) cargo test --all-targets
-	cargo test --doc
+	CANDLE_NUMPY_NPY_OUT=$(abspath $(NPY_OUT)) cargo test --all-targets --features s3
+	cargo test --doc --features s3
 
 # NumPy itself must read what the crate writes.
 npy-check: venv rust-test

@@ -437,6 +437,118 @@ pub enum Error {
         reason: String,
     },
 
+    /// A URL `remote::load` cannot fetch (scheme, bucket, key or file type).
+    #[error("cannot load {url:?}: {reason}")]
+    RemoteUrl {
+        /// The URL as given.
+        url: String,
+        /// What is wrong and what to write instead.
+        reason: &'static str,
+    },
+
+    /// The bucket has no object under that key (or the bucket does not exist).
+    #[error(
+        "object not found: bucket {bucket:?} has no key {key:?} (or there is no such bucket); \
+         check the URL (keys are case sensitive) and AWS_ENDPOINT_URL / AWS_REGION"
+    )]
+    RemoteNotFound {
+        /// The bucket.
+        bucket: String,
+        /// The key.
+        key: String,
+    },
+
+    /// The object is shorter than its own header says.
+    #[error(
+        "truncated object {url}: its header says {expected} bytes of data, the object holds {got}; \
+         upload the complete file again"
+    )]
+    RemoteTruncated {
+        /// `s3://bucket/key`.
+        url: String,
+        /// Bytes of data the header promises.
+        expected: u64,
+        /// Bytes the object actually holds after the header.
+        got: u64,
+    },
+
+    /// The store refused the credentials (missing, wrong, or without read permission).
+    #[error(
+        "access to {url} denied: {reason}; set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and \
+         AWS_SESSION_TOKEN for temporary credentials) to a key allowed to read it"
+    )]
+    RemoteAccess {
+        /// `s3://bucket/key`.
+        url: String,
+        /// The store's words.
+        reason: String,
+    },
+
+    /// The store could not be configured or reached (endpoint, network, server error).
+    #[error(
+        "{operation} {url}: {reason}; check AWS_ENDPOINT_URL and AWS_REGION (AWS_DEFAULT_REGION), \
+         and set AWS_ALLOW_HTTP=true for an http:// endpoint"
+    )]
+    RemoteStore {
+        /// What was attempted ("configure S3 client for", "read").
+        operation: &'static str,
+        /// `s3://bucket/key`.
+        url: String,
+        /// The underlying error's words.
+        reason: String,
+    },
+
+    /// A CSV column asked for by name that the header does not have, or an index past the
+    /// last column.
+    #[error("csv {}: no column {column}; available columns: {}", path.display(), available.join(", "))]
+    CsvColumnMissing {
+        /// The file (or `<memory>`).
+        path: PathBuf,
+        /// The column asked for (a quoted name or an index).
+        column: String,
+        /// The columns the file has.
+        available: Vec<String>,
+    },
+
+    /// A CSV cell that does not parse as the requested number type.
+    #[error(
+        "csv {}: line {line} (data row {row}), column {column:?}: cannot parse {text:?} as \
+         {expected}; fix or drop that row",
+        path.display()
+    )]
+    CsvCell {
+        /// The file (or `<memory>`).
+        path: PathBuf,
+        /// 1-based line in the file.
+        line: u64,
+        /// 1-based data row (the header, if any, is not counted).
+        row: u64,
+        /// The column's name (or index when there is no header).
+        column: String,
+        /// The cell as written.
+        text: String,
+        /// The number type asked for.
+        expected: &'static str,
+    },
+
+    /// A CSV file the reader cannot split into records (ragged rows, bad quoting, not UTF-8).
+    #[error("csv {}: {reason}", path.display())]
+    CsvFormat {
+        /// The file (or `<memory>`).
+        path: PathBuf,
+        /// What is wrong, where.
+        reason: String,
+    },
+
+    /// An image file that does not decode.
+    #[error("image {}: {reason}", path.display())]
+    ImageFormat {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, and what formats are read.
+        reason: String,
+    },
+
     /// An error raised by candle itself.
     #[error(transparent)]
     Candle(#[from] candle_core::Error),

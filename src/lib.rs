@@ -54,12 +54,17 @@
 //! - [`dlpack`]: DLPack 1.1 export and import (zero-copy exchange with other frameworks).
 //! - [`data`]: the batching engine (order, shard, gather, prefetch) under both facades.
 //! - [`torch`] / [`tf`]: PyTorch- and TensorFlow-style constructors and data loaders.
+//! - `remote` (feature `s3`): `.npy` / `.npz` / `.safetensors` from `s3://` URLs.
+//! - `csv` (feature `csv`, default): feature and label columns of a CSV file as tensors.
+//! - `image` (feature `image`, default): PNG / JPEG files as HWC `u8` tensors, CHW views, batches.
 #![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod adopt;
 pub mod array;
 pub mod convert;
 pub mod copy;
+#[cfg(feature = "csv")]
+pub mod csv;
 pub mod data;
 pub mod device;
 pub mod distance;
@@ -67,11 +72,15 @@ pub mod dlpack;
 pub mod dtype;
 pub mod error;
 pub mod export;
+#[cfg(feature = "image")]
+pub mod image;
 pub mod inplace;
 pub mod npy;
 #[cfg(feature = "python")]
 pub mod python;
 pub mod safetensors;
+#[cfg(feature = "s3")]
+pub mod remote;
 pub mod share;
 pub mod tf;
 pub mod torch;

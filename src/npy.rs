@@ -524,7 +524,7 @@ pub(crate) fn filled_vec<T: Element>(n: usize, fill: impl FnOnce(&mut [u8]) -> R
 }
 
 /// A Vec of `n` all-zero-bits elements, from zeroed pages (no writing pass for large sizes).
-fn zeroed_vec<T: Element>(n: usize) -> Vec<T> {
+pub(crate) fn zeroed_vec<T: Element>(n: usize) -> Vec<T> {
     if n == 0 || std::mem::size_of::<T>() == 0 {
         return Vec::new();
     }

@@ -12,11 +12,14 @@
 //! └── FileFormatError(CandleNumpyError, ValueError)  malformed .npy / .npz / .safetensors
 //! ```
 //!
-//! I/O failures become `OSError` (`FileNotFoundError` where it applies). The message is always
+//! I/O failures become `OSError` (`FileNotFoundError` where it applies; a missing object in
+//! object storage too, refused credentials `PermissionError`); a truncated object, a bad CSV cell
+//! and an undecodable image are `FileFormatError`. The message is always
 //! the error's Display text (what, which value, how to fix), never Debug.
 
 use pyo3::exceptions::{
-    PyBufferError, PyException, PyFileNotFoundError, PyOSError, PyRuntimeError, PyTypeError, PyValueError,
+    PyBufferError, PyException, PyFileNotFoundError, PyOSError, PyPermissionError, PyRuntimeError,
+    PyTypeError, PyValueError,
 };
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
@@ -138,7 +141,11 @@ fn class_of<'a>(c: &'a Classes, e: &Error) -> &'a Py<PyType> {
         Error::NpyFormat { .. }
         | Error::SafetensorsFormat { .. }
         | Error::Zip { .. }
-        | Error::RowsNotContiguous { .. } => &c.file_format,
+        | Error::RowsNotContiguous { .. }
+        | Error::RemoteTruncated { .. }
+        | Error::CsvCell { .. }
+        | Error::CsvFormat { .. }
+        | Error::ImageFormat { .. } => &c.file_format,
         Error::DLPack { .. } => &c.dlpack,
         Error::Candle(inner) => candle_class(c, inner),
         // every other refusal of Sharing::Share
@@ -190,6 +197,12 @@ pub fn to_pyerr(py: Python<'_>, e: Error) -> PyErr {
         } else {
             PyOSError::new_err(msg)
         };
+    }
+    match &e {
+        Error::RemoteNotFound { .. } => return PyFileNotFoundError::new_err(e.to_string()),
+        Error::RemoteAccess { .. } => return PyPermissionError::new_err(e.to_string()),
+        Error::RemoteStore { .. } => return PyOSError::new_err(e.to_string()),
+        _ => {}
     }
     if let Error::NotCompiled { .. } = &e {
         // Keras raises RuntimeError for a model used before compile()

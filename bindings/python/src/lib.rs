@@ -18,6 +18,7 @@ mod keras;
 mod ops;
 mod optim;
 mod safetensors;
+mod remote;
 mod tensor;
 mod variable;
 
@@ -72,5 +73,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(io::save_npy, m)?)?;
     m.add_function(wrap_pyfunction!(io::load_npz, m)?)?;
     m.add_function(wrap_pyfunction!(io::save_npz, m)?)?;
+    m.add_function(wrap_pyfunction!(remote::load_url, m)?)?;
     Ok(())
 }
