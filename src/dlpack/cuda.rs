@@ -125,9 +125,12 @@ pub(super) unsafe fn copy_in(t: &DLTensor) -> Result<Tensor> {
     })?;
     let device = crate::device::parse(&format!("cuda:{}", t.device.device_id))?;
     let ndim = usize::try_from(t.ndim).map_err(|_| refused(IMPORT, format!("negative ndim {}", t.ndim)))?;
-    // SAFETY: DLPack: `shape` and (non-NULL) `strides` point to `ndim` values.
-    let shape: Vec<i64> =
-        if ndim == 0 { vec![] } else { unsafe { std::slice::from_raw_parts(t.shape, ndim) }.to_vec() };
+    let shape: Vec<i64> = if ndim == 0 {
+        vec![]
+    } else {
+        // SAFETY: DLPack: `shape` points to `ndim` values, valid while the tensor is.
+        unsafe { std::slice::from_raw_parts(t.shape, ndim) }.to_vec()
+    };
     let dims = shape
         .iter()
         .map(|&n| usize::try_from(n))
