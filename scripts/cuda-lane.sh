@@ -26,7 +26,10 @@ ROOT=$PWD
 lane=${1:-}
 FEATURES="candle-numpy/cuda,candle-numpy/nccl"
 export CUDA_COMPUTE_CAP=${CUDA_COMPUTE_CAP:-80}
-# The toolkit pinned for the build lane (13.4: a release cudarc 0.19 knows; see README).
+# The toolkit pinned for the build lane: 13.4 is a release cudarc 0.19 knows (the CUDA 12 nvcc
+# wheels ship no nvcc binary). The 13.4.3 metapackage pins its extras to ==13.4.92.* (nvcc,
+# crt, nvvm, cuda-runtime with libcudart, which candle-kernels links; cccl 13.3.4.3.1.*), so
+# nothing drifts to 13.5.
 CUDA_TOOLKIT_PIN="cuda-toolkit[nvcc,cccl]==13.4.3"
 
 cudarc_src() {

@@ -453,7 +453,7 @@ pub fn device_of(t: &Tensor) -> DLDevice {
 
 /// Export a tensor as a DLPack managed tensor (no copy unless `opts.copy`): CPU tensors as
 /// `kDLCPU`, CUDA tensors (with the `cuda` feature) as `kDLCUDA` pointing at device memory.
-/// For CUDA, call [`cuda::sync_for_consumer`] with the consumer's stream before handing the
+/// For CUDA, call `cuda::sync_for_consumer` (module `dlpack::cuda`, `cuda` feature) with the consumer's stream before handing the
 /// export over (the Python `__dlpack__` does).
 ///
 /// The export holds a clone of the tensor (so its storage stays valid, candle never reallocates
@@ -674,7 +674,7 @@ fn host_only(imported: Result<Imported>) -> Result<ArrayRef> {
 ///
 /// # Safety
 /// As [`import_versioned`]. For CUDA memory, the producer must have ordered its writes before
-/// candle's stream (pass [`cuda::consumer_stream`] as `__dlpack__`'s `stream`); the memory is
+/// candle's stream (pass `cuda::consumer_stream` as `__dlpack__`'s `stream`); the memory is
 /// read before this returns.
 pub unsafe fn import_versioned_any(
     managed: *mut DLManagedTensorVersioned,

@@ -259,7 +259,7 @@ pub fn tensor_dlpack<'py>(
 }
 
 /// Make the consumer's CUDA stream wait for candle's pending work on `t` (see
-/// [`dlpack::cuda`]); without CUDA no device tensor exists, so there is nothing to do.
+/// `dlpack::cuda`); without CUDA no device tensor exists, so there is nothing to do.
 #[cfg(feature = "cuda")]
 fn sync_for_consumer(py: Python<'_>, t: &Tensor, stream: Option<i64>) -> PyResult<()> {
     dlpack::cuda::sync_for_consumer(t, stream).map_err(|e| to_pyerr(py, e))

@@ -9,7 +9,7 @@ import candle_numpy as cn
 from candle_numpy.tf.data import Dataset
 from candle_numpy.torch.utils.data import DataLoader, TensorDataset
 
-no_gpu = pytest.mark.skipif(cn.cuda_is_available(), reason="a CUDA device is present")
+no_gpu = pytest.mark.skipif(cn.cuda.is_available(), reason="a CUDA device is present")
 
 # the two causes: a build without CUDA, or CUDA compiled in and no device that opens
 CAUSE = r"built without CUDA.*--features cuda|cannot open CUDA device .*CUDA 13 driver"
