@@ -69,6 +69,8 @@ build)
     export CUDAFORGE_THREADS=${CUDAFORGE_THREADS:-$(nproc)}
     stubs="$CARGO_TARGET_DIR/link-stubs"
     python3 scripts/cuda/gen_link_stubs.py "$(cudarc_src)/src" "$stubs" --nccl
+    # the runtime wheel ships libcudart.so.13 only; `-lcudart` (candle-kernels) needs the dev name
+    ln -sf "$CUDA_HOME/lib/libcudart.so.13" "$stubs/libcudart.so"
     # cudarc searches $CUDA_HOME/lib*, candle-kernels links cudart (from the toolkit wheels)
     export RUSTFLAGS="${RUSTFLAGS:-} -L native=$stubs -L native=$CUDA_HOME/lib"
     export LD_LIBRARY_PATH="$stubs:$CUDA_HOME/lib:${LD_LIBRARY_PATH:-}"
