@@ -1,7 +1,12 @@
 //! Device names: `"cpu"`, `"cuda"`, `"cuda:N"`, and `cuda_if_available`.
 //!
 //! Without the crate's `cuda` feature, asking for a CUDA device is an
-//! [`Error::CudaNotCompiled`] naming the feature, never a panic.
+//! [`Error::CudaNotCompiled`] naming the feature; with it, a device that cannot be opened (no
+//! GPU, no driver) is an [`Error::CudaUnavailable`] with the driver's reason. Never a panic.
+//!
+//! With CUDA, [`parse`] opens each ordinal once per process and hands out that same device
+//! afterwards: candle treats two `Device::new_cuda(0)` calls as two devices (tensors from both
+//! cannot meet in one op), so `"cuda:0"` must mean one device wherever it is written.
 
 use candle_core::{Device, DeviceLocation};
 
@@ -40,7 +45,28 @@ pub fn parse_location(spec: &str) -> Result<DeviceLocation> {
 
 #[cfg(feature = "cuda")]
 fn cuda(ordinal: usize, _spec: &str) -> Result<Device> {
-    Ok(Device::new_cuda(ordinal)?)
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    static OPENED: OnceLock<Mutex<HashMap<usize, Device>>> = OnceLock::new();
+    let mut opened = OPENED.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(device) = opened.get(&ordinal) {
+        return Ok(device.clone());
+    }
+    let device = Device::new_cuda(ordinal).map_err(|e| Error::CudaUnavailable {
+        spec: format!("cuda:{ordinal}"),
+        reason: crate::device::driver_message(&e),
+    })?;
+    opened.insert(ordinal, device.clone());
+    Ok(device)
+}
+
+/// A candle error's message without its backtrace.
+#[cfg(feature = "cuda")]
+fn driver_message(e: &candle_core::Error) -> String {
+    match e {
+        candle_core::Error::WithBacktrace { inner, .. } => driver_message(inner),
+        other => other.to_string(),
+    }
 }
 
 #[cfg(not(feature = "cuda"))]
@@ -50,13 +76,16 @@ fn cuda(ordinal: usize, _spec: &str) -> Result<Device> {
 
 /// The CUDA device `ordinal` if this build has CUDA and a device opens, else the CPU.
 pub fn cuda_if_available(ordinal: usize) -> Device {
-    Device::cuda_if_available(ordinal).unwrap_or(Device::Cpu)
+    cuda(ordinal, "").unwrap_or(Device::Cpu)
 }
 
 /// Whether this build was compiled with CUDA support and a CUDA device can be opened.
 pub fn cuda_is_available() -> bool {
-    candle_core::utils::cuda_is_available() && Device::new_cuda(0).is_ok()
+    cuda(0, "").is_ok()
 }
+
+/// Whether this build was compiled with the `cuda` feature (whether or not a GPU is present).
+pub const CUDA_COMPILED: bool = cfg!(feature = "cuda");
 
 /// The torch-style name of a device: `"cpu"`, `"cuda:0"`, `"metal:0"`.
 pub fn device_name(device: &Device) -> String {

@@ -50,6 +50,9 @@ use crate::array::{byte_extent, c_strides, ArrayRef, Buffer, Owner};
 use crate::dtype::{ByteOrder, NpDType};
 use crate::error::{Error, Result};
 
+#[cfg(feature = "cuda")]
+pub mod cuda;
+
 /// A DLPack ABI version (`DLPackVersion`).
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -448,17 +451,21 @@ pub fn device_of(t: &Tensor) -> DLDevice {
     }
 }
 
-/// Export a CPU tensor as a DLPack managed tensor (no copy unless `opts.copy`).
+/// Export a tensor as a DLPack managed tensor (no copy unless `opts.copy`): CPU tensors as
+/// `kDLCPU`, CUDA tensors (with the `cuda` feature) as `kDLCUDA` pointing at device memory.
+/// For CUDA, call `cuda::sync_for_consumer` (module `dlpack::cuda`, `cuda` feature) with the consumer's stream before handing the
+/// export over (the Python `__dlpack__` does).
 ///
 /// The export holds a clone of the tensor (so its storage stays valid, candle never reallocates
 /// it) plus the shape and strides arrays, until its deleter runs. The read-only flag is set
 /// when `opts.read_only` asks for it or the tensor is a broadcast (stride-0) view. A legacy
 /// export of read-only memory is refused (legacy DLPack cannot say read-only), unless it is a
-/// copy. Non-CPU tensors are refused with [`Error::NotOnCpu`].
+/// copy. Tensors on other devices (Metal) are refused with [`Error::NotOnCpu`].
 pub fn export(t: &Tensor, opts: &ExportOptions) -> Result<Exported> {
-    if !t.device().is_cpu() {
+    let device = device_of(t);
+    if device != DLDevice::CPU && !(cfg!(feature = "cuda") && device.device_type == device_type::CUDA) {
         return Err(Error::NotOnCpu {
-            operation: "DLPack export (exporting device memory is not implemented yet)",
+            operation: "DLPack export (of memory on this device)",
             device: crate::device::device_name(t.device()),
         });
     }
@@ -477,21 +484,23 @@ pub fn export(t: &Tensor, opts: &ExportOptions) -> Result<Exported> {
     }
     let ndim = i32::try_from(t.rank())
         .map_err(|_| refused(EXPORT, format!("{} axes do not fit DLPack's int32 ndim", t.rank())))?;
-    let (storage, _) = crate::export::storage_ptr(&t)?;
     let isz = t.dtype().size_in_bytes();
     let layout = t.layout();
     let data = if t.elem_count() == 0 {
         // dlpack.h: the data pointer of an empty tensor should be NULL
         std::ptr::null_mut()
-    } else {
+    } else if device == DLDevice::CPU {
+        let (storage, _) = crate::export::storage_ptr(&t)?;
         storage.wrapping_add(layout.start_offset() * isz).cast_mut().cast::<c_void>()
+    } else {
+        device_data_ptr(&t)?
     };
     // candle sizes and strides are bounded by the memory they index, so they fit i64
     let mut shape: Vec<i64> = layout.dims().iter().map(|&n| n as i64).collect();
     let mut strides: Vec<i64> = layout.stride().iter().map(|&s| s as i64).collect();
     let dl_tensor = DLTensor {
         data,
-        device: DLDevice::CPU,
+        device,
         ndim,
         dtype: dl_dtype(np),
         shape: shape.as_mut_ptr(),
@@ -517,6 +526,18 @@ pub fn export(t: &Tensor, opts: &ExportOptions) -> Result<Exported> {
             deleter: Some(delete_legacy),
         })))),
     })
+}
+
+/// The device address of a CUDA tensor's first element.
+#[cfg(feature = "cuda")]
+fn device_data_ptr(t: &Tensor) -> Result<*mut c_void> {
+    cuda::data_ptr(t)
+}
+
+#[cfg(not(feature = "cuda"))]
+fn device_data_ptr(t: &Tensor) -> Result<*mut c_void> {
+    // without the feature no tensor lives on a CUDA device; `export` refused others already
+    Err(Error::NotOnCpu { operation: "DLPack export", device: crate::device::device_name(t.device()) })
 }
 
 /// The deleter of our versioned exports: frees the struct and its context (dropping the tensor
@@ -627,6 +648,38 @@ impl Drop for DLPackOwner {
 /// function in every case: on error the deleter has run before it returns. The memory must stay
 /// valid (and writable, unless flagged read-only) until the deleter runs, as DLPack promises.
 pub unsafe fn import_versioned(managed: *mut DLManagedTensorVersioned) -> Result<ArrayRef> {
+    // SAFETY: the caller's contract, passed on.
+    host_only(unsafe { import_versioned_any(managed, false) })
+}
+
+/// What an import yields: host memory described as an [`ArrayRef`] (no copy), or a tensor on a
+/// CUDA device (with the `cuda` feature).
+#[derive(Debug)]
+pub enum Imported {
+    /// Host memory, described without copying (convert with [`to_tensor`](crate::to_tensor)).
+    Host(ArrayRef),
+    /// A `kDLCUDA` tensor: a **device-to-device copy** into a new candle tensor on the same GPU,
+    /// or, for one of our own exports, the exported tensor itself (no copy).
+    Device(Tensor),
+}
+
+fn host_only(imported: Result<Imported>) -> Result<ArrayRef> {
+    match imported? {
+        Imported::Host(a) => Ok(a),
+        Imported::Device(t) => Err(device_refusal(device_of(&t))),
+    }
+}
+
+/// [`import_versioned`], also accepting CUDA memory when `allow_device` (see [`Imported`]).
+///
+/// # Safety
+/// As [`import_versioned`]. For CUDA memory, the producer must have ordered its writes before
+/// candle's stream (pass `cuda::consumer_stream` as `__dlpack__`'s `stream`); the memory is
+/// read before this returns.
+pub unsafe fn import_versioned_any(
+    managed: *mut DLManagedTensorVersioned,
+    allow_device: bool,
+) -> Result<Imported> {
     let managed = NonNull::new(managed)
         .ok_or_else(|| refused(IMPORT, "the managed tensor pointer is NULL (a broken producer)"))?;
     // From here on the deleter runs exactly once, whatever happens below.
@@ -656,12 +709,17 @@ pub unsafe fn import_versioned(managed: *mut DLManagedTensorVersioned) -> Result
         // SAFETY: our deleter means `export` made this struct, so the context is an ExportCtx,
         // alive until the guard runs the deleter below.
         let ctx = unsafe { &*m.manager_ctx.cast::<ExportCtx>() };
+        if !ctx.tensor.device().is_cpu() {
+            let t = ctx.tensor.clone();
+            drop(guard);
+            return if allow_device { Ok(Imported::Device(t)) } else { Err(device_refusal(device_of(&t))) };
+        }
         let a = ArrayRef::from_tensor(&ctx.tensor)?;
         drop(guard);
-        return Ok(if readonly { a.into_readonly() } else { a });
+        return Ok(Imported::Host(if readonly { a.into_readonly() } else { a }));
     }
     // SAFETY: the tensor description is valid per the caller's contract.
-    unsafe { describe(&m.dl_tensor, readonly, guard) }
+    unsafe { describe(&m.dl_tensor, readonly, guard, allow_device) }
 }
 
 /// Take ownership of a legacy DLPack tensor (`DLManagedTensor`) and describe its memory as an
@@ -671,6 +729,15 @@ pub unsafe fn import_versioned(managed: *mut DLManagedTensorVersioned) -> Result
 /// # Safety
 /// As [`import_versioned`], for a `DLManagedTensor` (from a `"dltensor"` capsule).
 pub unsafe fn import_legacy(managed: *mut DLManagedTensor) -> Result<ArrayRef> {
+    // SAFETY: the caller's contract, passed on.
+    host_only(unsafe { import_legacy_any(managed, false) })
+}
+
+/// [`import_legacy`], also accepting CUDA memory when `allow_device` (see [`Imported`]).
+///
+/// # Safety
+/// As [`import_versioned_any`], for a `DLManagedTensor`.
+pub unsafe fn import_legacy_any(managed: *mut DLManagedTensor, allow_device: bool) -> Result<Imported> {
     let managed = NonNull::new(managed)
         .ok_or_else(|| refused(IMPORT, "the managed tensor pointer is NULL (a broken producer)"))?;
     let guard = DLPackOwner { managed: Managed::Legacy(managed) };
@@ -682,20 +749,28 @@ pub unsafe fn import_legacy(managed: *mut DLManagedTensor) -> Result<ArrayRef> {
     if ours {
         // SAFETY: our deleter means `export` made this struct and its ExportCtx context.
         let ctx = unsafe { &*m.manager_ctx.cast::<ExportCtx>() };
+        if !ctx.tensor.device().is_cpu() {
+            let t = ctx.tensor.clone();
+            drop(guard);
+            return if allow_device { Ok(Imported::Device(t)) } else { Err(device_refusal(device_of(&t))) };
+        }
         let a = ArrayRef::from_tensor(&ctx.tensor)?;
         drop(guard);
-        return Ok(a);
+        return Ok(Imported::Host(a));
     }
     // SAFETY: the tensor description is valid per the caller's contract.
-    unsafe { describe(&m.dl_tensor, false, guard) }
+    unsafe { describe(&m.dl_tensor, false, guard, allow_device) }
 }
 
 /// Why an import of memory on `device` is refused, and what to do.
 fn device_refusal(device: DLDevice) -> Error {
-    let build = if cfg!(feature = "cuda") {
-        "importing device memory is not implemented yet"
-    } else {
+    let build = if !cfg!(feature = "cuda") {
         "this build has no GPU support"
+    } else if device.device_type == device_type::CUDA {
+        "this import reads host memory; cn.from_dlpack / import_*_any(.., true) copy CUDA memory \
+         device-to-device"
+    } else {
+        "only CUDA device memory is supported"
     };
     refused(
         IMPORT,
@@ -708,12 +783,21 @@ fn device_refusal(device: DLDevice) -> Error {
     )
 }
 
-/// Describe a foreign `DLTensor` as an array owned by `guard`.
+/// Describe a foreign `DLTensor` as an array owned by `guard` (or, for CUDA memory when
+/// `allow_device`, copy it into a candle tensor and release it).
 ///
 /// # Safety
 /// `t` must be a valid `DLTensor` whose memory `guard` keeps alive.
-unsafe fn describe(t: &DLTensor, readonly: bool, guard: DLPackOwner) -> Result<ArrayRef> {
+unsafe fn describe(t: &DLTensor, readonly: bool, guard: DLPackOwner, allow_device: bool) -> Result<Imported> {
     if !t.device.is_host_accessible() {
+        #[cfg(feature = "cuda")]
+        if allow_device && t.device.device_type == device_type::CUDA {
+            // SAFETY: the guard keeps the memory valid until it drops, after the copy finished.
+            let copied = unsafe { cuda::copy_in(t) };
+            drop(guard);
+            return copied.map(Imported::Device);
+        }
+        let _ = allow_device;
         return Err(device_refusal(t.device));
     }
     let dtype = np_dtype(t.dtype)?;
@@ -780,7 +864,7 @@ unsafe fn describe(t: &DLTensor, readonly: bool, guard: DLPackOwner) -> Result<A
     let a = unsafe {
         ArrayRef::from_raw_parts(data, dtype, ByteOrder::NATIVE, shape, strides, readonly, buffer, owner)?
     };
-    Ok(a.with_owner_identity(identity, Release::Drop))
+    Ok(Imported::Host(a.with_owner_identity(identity, Release::Drop)))
 }
 
 #[cfg(test)]

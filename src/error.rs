@@ -244,6 +244,19 @@ pub enum Error {
         spec: String,
     },
 
+    /// CUDA is compiled in, but the device cannot be opened (no GPU, no driver, a driver too
+    /// old for the CUDA 13 API, an ordinal past the last GPU).
+    #[error(
+        "cannot open CUDA device {spec}: {reason}; this needs an NVIDIA GPU with a CUDA 13 driver \
+         (check nvidia-smi and the ordinal), or use \"cpu\""
+    )]
+    CudaUnavailable {
+        /// The requested device ("cuda:0").
+        spec: String,
+        /// What the CUDA driver said.
+        reason: String,
+    },
+
     /// A DLPack exchange that cannot be done (device memory, an element type outside the table,
     /// another ABI version, a consumed capsule, a protocol argument that cannot be honoured).
     #[error("{operation} refused: {reason}")]

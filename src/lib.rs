@@ -78,9 +78,9 @@ pub mod inplace;
 pub mod npy;
 #[cfg(feature = "python")]
 pub mod python;
-pub mod safetensors;
 #[cfg(feature = "s3")]
 pub mod remote;
+pub mod safetensors;
 pub mod share;
 pub mod tf;
 pub mod torch;

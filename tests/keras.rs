@@ -1,7 +1,7 @@
 //! `tf::keras`: training outcomes, History shape, reproducibility, weights files, errors.
 //!
 //! Every case takes the device; `device_tests!` instantiates them on the CPU (and on CUDA
-//! with `--features cuda`).
+//! with `--features cuda`; skipped with a message when no GPU opens).
 
 use candle_core::{DType, Device, Tensor, D};
 use candle_numpy::data::rng::Rng;
@@ -10,17 +10,8 @@ use candle_numpy::tf::keras::layers::{Dense, Dropout, Flatten};
 use candle_numpy::tf::keras::{FitOptions, Loss, Metric, Optimizer, Sequential};
 use candle_numpy::{Error, Result};
 
-macro_rules! device_tests {
-    ($($name:ident),* $(,)?) => {
-        mod cpu {
-            $(#[test] fn $name() -> candle_numpy::Result<()> { super::$name(&candle_core::Device::Cpu) })*
-        }
-        #[cfg(feature = "cuda")]
-        mod cuda {
-            $(#[test] fn $name() -> candle_numpy::Result<()> { super::$name(&candle_core::Device::new_cuda(0)?) })*
-        }
-    };
-}
+#[macro_use]
+mod common;
 
 device_tests!(
     learns_the_seed_task,

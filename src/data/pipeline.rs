@@ -2,6 +2,8 @@
 
 use std::sync::Arc;
 
+use candle_core::Device;
+
 use super::fields::Fields;
 use super::gather::gather;
 use super::op::{Cardinality, Op};
@@ -31,12 +33,40 @@ use crate::error::{Error, Result};
 pub struct Pipeline {
     source: Arc<Source>,
     ops: Arc<[Op]>,
+    /// Where every element is moved after its gather (`None`: where the source lives).
+    device: Option<Device>,
 }
 
 impl Pipeline {
     /// A pipeline that yields each sample of `source` once, in order.
     pub fn new(source: Source) -> Self {
-        Pipeline { source: Arc::new(source), ops: Arc::from(Vec::new()) }
+        Pipeline { source: Arc::new(source), ops: Arc::from(Vec::new()), device: None }
+    }
+
+    /// A new pipeline whose elements are moved to `device` right after their gather: on the
+    /// background thread when the pipeline prefetches (so the host-to-device copy overlaps the
+    /// consumer's work, as `tf.data.experimental.prefetch_to_device` does), inline otherwise.
+    /// Moving to the device the source already lives on costs nothing (candle returns the same
+    /// tensor). On a CUDA device the prefetch thread waits for each copy to finish before
+    /// queueing the batch, so a batch handed out is resident.
+    ///
+    /// ```
+    /// use candle_core::{Device, Tensor};
+    /// use candle_numpy::data::{Op, Pipeline, Source};
+    /// let p = Pipeline::new(Source::new(Tensor::arange(0f32, 8., &Device::Cpu)?)?)
+    ///     .then(Op::Batch { size: 4, drop_remainder: false })?
+    ///     .to_device(Device::Cpu);
+    /// assert!(p.device().is_some_and(|d| d.is_cpu()));
+    /// assert_eq!(p.iter(0).count(), 2);
+    /// # Ok::<(), candle_numpy::Error>(())
+    /// ```
+    pub fn to_device(&self, device: Device) -> Pipeline {
+        Pipeline { source: self.source.clone(), ops: self.ops.clone(), device: Some(device) }
+    }
+
+    /// The device elements are moved to, if one was set with [`Pipeline::to_device`].
+    pub fn device(&self) -> Option<&Device> {
+        self.device.as_ref()
     }
 
     /// The source.
@@ -59,7 +89,7 @@ impl Pipeline {
         validate(&op, self)?;
         let mut ops = self.ops.to_vec();
         ops.push(op);
-        Ok(Pipeline { source: self.source.clone(), ops: Arc::from(ops) })
+        Ok(Pipeline { source: self.source.clone(), ops: Arc::from(ops), device: self.device.clone() })
     }
 
     /// How many elements one pass yields.
@@ -97,7 +127,7 @@ impl Pipeline {
     /// One pass over the pipeline for epoch `epoch` (seeds with `reshuffle_each_iteration` mix it in).
     pub fn iter(&self, epoch: u64) -> Batches {
         let stream = build(self.source.len(), &self.ops, epoch);
-        let direct = Direct { source: self.source.clone(), stream };
+        let direct = Direct { source: self.source.clone(), stream, device: self.device.clone() };
         let depth = self.prefetch_depth();
         if depth == 0 {
             return Batches { inner: Inner::Direct(direct) };
@@ -162,6 +192,7 @@ enum Inner {
 struct Direct {
     source: Arc<Source>,
     stream: Stream,
+    device: Option<Device>,
 }
 
 impl std::fmt::Debug for Direct {
@@ -174,8 +205,23 @@ impl Iterator for Direct {
     type Item = Result<Fields>;
     fn next(&mut self) -> Option<Self::Item> {
         let item = self.stream.next()?;
-        Some(gather(&self.source, &item))
+        let fields = gather(&self.source, &item);
+        Some(match &self.device {
+            None => fields,
+            Some(device) => fields.and_then(|f| move_to(f, device)),
+        })
     }
+}
+
+/// Move every tensor of an element to `device`; on CUDA, wait until the copies are done.
+fn move_to(fields: Fields, device: &Device) -> Result<Fields> {
+    let moved = fields.try_map(|t| Ok(t.to_device(device)?))?;
+    if !device.is_cpu() {
+        // candle's copies are asynchronous on the device's stream: finish them here (on the
+        // prefetch thread, off the consumer's path) so a queued batch is ready to use
+        device.synchronize()?;
+    }
+    Ok(moved)
 }
 
 impl Iterator for Batches {

@@ -28,7 +28,7 @@ use pyo3::types::{PyCapsule, PyDict};
 use crate::adopt::{self, Release};
 use crate::array::ArrayRef;
 use crate::convert::{to_tensor, Options, Sharing};
-use crate::dlpack::{self, DLDevice, DLPackOwner, ExportOptions, Exported, DLPACK_VERSION};
+use crate::dlpack::{self, DLDevice, DLPackOwner, ExportOptions, Exported, Imported, DLPACK_VERSION};
 use crate::error::Error;
 use crate::python::{array_ref_from_ndarray, release_parked, to_pyerr};
 
@@ -176,15 +176,15 @@ pub fn tensor_dlpack<'py>(
         Some(d) => {
             let (device_type, device_id) = pair(d, "dl_device")?;
             let requested = device((device_type, device_id));
-            if requested != DLDevice::CPU {
+            if requested != DLDevice::CPU && requested != dlpack::device_of(t) {
                 return Err(to_pyerr(
                     py,
                     refused(
                         "DLPack export",
                         format!(
                             "dl_device={requested} ({device_type}, {device_id}) was requested, but \
-                             candle_numpy exports to the CPU (1, 0) only; import on the CPU and \
-                             move the result, or pass dl_device=None"
+                             candle_numpy exports to the CPU (1, 0) or to the tensor's own device \
+                             only; import on the CPU and move the result, or pass dl_device=None"
                         ),
                     ),
                 ));
@@ -193,8 +193,9 @@ pub fn tensor_dlpack<'py>(
         }
     };
     let source = dlpack::device_of(t);
-    if let Some(s) = stream.filter(|s| !s.is_none()) {
-        if source == DLDevice::CPU {
+    let stream = stream.filter(|s| !s.is_none());
+    if let Some(s) = stream {
+        if source == DLDevice::CPU || target == Some(DLDevice::CPU) {
             return Err(to_pyerr(
                 py,
                 refused(
@@ -235,6 +236,18 @@ pub fn tensor_dlpack<'py>(
         copy: copy == Some(true) && !host_copy,
     };
     let mut export = py.detach(|| dlpack::export(&t, &opts)).map_err(|e| to_pyerr(py, e))?;
+    if !t.device().is_cpu() {
+        let stream = match stream {
+            None => None,
+            Some(s) => Some(s.extract::<i64>().map_err(|_| {
+                PyTypeError::new_err(format!(
+                    "stream must be an int (a CUDA stream handle, 1, 2 or -1) or None, got {}",
+                    type_name(s)
+                ))
+            })?),
+        };
+        sync_for_consumer(py, &t, stream)?;
+    }
     if host_copy {
         // the transfer already made a fresh host copy: say so
         if let Exported::Versioned(p) = &mut export {
@@ -243,6 +256,18 @@ pub fn tensor_dlpack<'py>(
         }
     }
     capsule_from_export(py, export)
+}
+
+/// Make the consumer's CUDA stream wait for candle's pending work on `t` (see
+/// `dlpack::cuda`); without CUDA no device tensor exists, so there is nothing to do.
+#[cfg(feature = "cuda")]
+fn sync_for_consumer(py: Python<'_>, t: &Tensor, stream: Option<i64>) -> PyResult<()> {
+    dlpack::cuda::sync_for_consumer(t, stream).map_err(|e| to_pyerr(py, e))
+}
+
+#[cfg(not(feature = "cuda"))]
+fn sync_for_consumer(_py: Python<'_>, _t: &Tensor, _stream: Option<i64>) -> PyResult<()> {
+    Ok(())
 }
 
 // ------------------------------------------------------------------------------------------
@@ -256,6 +281,16 @@ pub fn tensor_dlpack<'py>(
 /// (with the GIL, through [`Release::Defer`], for foreign producers), or right away on error.
 /// A capsule that was already consumed, or that is not a DLPack capsule, raises `DLPackError`.
 pub fn array_ref_from_capsule(capsule: &Bound<'_, PyAny>) -> PyResult<ArrayRef> {
+    match consume_capsule(capsule, false)? {
+        Imported::Host(a) => Ok(a),
+        // (not reached: without allow_device the import refuses device memory itself)
+        Imported::Device(t) => Err(to_pyerr(capsule.py(), refused_device(dlpack::device_of(&t)))),
+    }
+}
+
+/// Consume a DLPack capsule: host memory is described (no copy); with `allow_device`, CUDA
+/// memory is copied device-to-device into a new tensor (see [`Imported`]).
+fn consume_capsule(capsule: &Bound<'_, PyAny>, allow_device: bool) -> PyResult<Imported> {
     let py = capsule.py();
     let raw = capsule.as_ptr();
     if !capsule.is_instance_of::<PyCapsule>() {
@@ -322,19 +357,22 @@ pub fn array_ref_from_capsule(capsule: &Bound<'_, PyAny>) -> PyResult<ArrayRef> 
     // valid until the deleter runs (DLPack's promise).
     let imported = unsafe {
         if versioned {
-            dlpack::import_versioned(managed.cast())
+            dlpack::import_versioned_any(managed.cast(), allow_device)
         } else {
-            dlpack::import_legacy(managed.cast())
+            dlpack::import_legacy_any(managed.cast(), allow_device)
         }
     };
-    let a = imported.map_err(|e| to_pyerr(py, e))?;
-    Ok(if a.owner().is::<DLPackOwner>() {
+    let a = match imported.map_err(|e| to_pyerr(py, e))? {
+        Imported::Host(a) => a,
+        device @ Imported::Device(_) => return Ok(device),
+    };
+    Ok(Imported::Host(if a.owner().is::<DLPackOwner>() {
         // a foreign deleter may run Python code: release it with the GIL held
         let identity = a.owner_identity();
         a.with_owner_identity(identity, Release::Defer)
     } else {
         a
-    })
+    }))
 }
 
 /// When `obj` is an ndarray whose capsule described exactly its own memory (NumPy shared, did
@@ -383,21 +421,34 @@ pub fn tensor_from_dlpack(obj: &Bound<'_, PyAny>) -> PyResult<(Tensor, bool)> {
                 type_name(obj)
             )));
         }
+        let mut stream = None;
         if let Ok(method) = obj.getattr("__dlpack_device__") {
             let location = device(pair(&method.call0()?, "__dlpack_device__()")?);
             if !location.is_host_accessible() {
-                return Err(to_pyerr(py, refused_device(location)));
+                stream = Some(cuda_consumer_stream(py, location)?);
             }
         }
         let kwargs = PyDict::new(py);
+        if let Some(stream) = stream {
+            // the producer orders its pending writes before candle's stream (DLPack spec)
+            kwargs.set_item("stream", stream)?;
+        }
         kwargs.set_item("max_version", (DLPACK_VERSION.major, DLPACK_VERSION.minor))?;
         match obj.call_method("__dlpack__", (), Some(&kwargs)) {
             Ok(c) => c,
-            Err(e) if e.is_instance_of::<PyTypeError>(py) => obj.call_method0("__dlpack__")?,
+            Err(e) if e.is_instance_of::<PyTypeError>(py) => {
+                // a producer that predates max_version
+                let _ = kwargs.del_item("max_version");
+                obj.call_method("__dlpack__", (), Some(&kwargs))?
+            }
             Err(e) => return Err(e),
         }
     };
-    let a = prefer_ndarray_root(obj, array_ref_from_capsule(&capsule)?);
+    let a = match consume_capsule(&capsule, cfg!(feature = "cuda"))? {
+        Imported::Host(a) => prefer_ndarray_root(obj, a),
+        // device memory: a device-to-device copy (or our own export), never shared
+        Imported::Device(t) => return Ok((t, false)),
+    };
     let readonly = a.is_readonly();
     let mode = if a.is_empty() { Sharing::Copy } else { Sharing::Share };
     let opts = Options::default().allow_readonly(true);
@@ -407,14 +458,30 @@ pub fn tensor_from_dlpack(obj: &Bound<'_, PyAny>) -> PyResult<(Tensor, bool)> {
     Ok((t, readonly && mode == Sharing::Share))
 }
 
+/// The `stream` to pass to a producer whose memory is on `location`: candle's stream on that
+/// CUDA device (opening it), or the refusal when the memory is elsewhere or CUDA is missing.
+fn cuda_consumer_stream(py: Python<'_>, location: DLDevice) -> PyResult<i64> {
+    #[cfg(feature = "cuda")]
+    if location.device_type == dlpack::device_type::CUDA {
+        let open = || -> crate::Result<i64> {
+            let device = crate::device::parse(&format!("cuda:{}", location.device_id))?;
+            dlpack::cuda::consumer_stream(&device)
+        };
+        return open().map_err(|e| to_pyerr(py, e));
+    }
+    Err(to_pyerr(py, refused_device(location)))
+}
+
 fn refused_device(device: DLDevice) -> Error {
     refused(
         "DLPack import",
         format!(
             "the object lives on {device} (__dlpack_device__() = ({}, {})), but only host (CPU) \
-             memory can be imported; copy it to the CPU first (PyTorch: x.cpu(), CuPy: x.get(), \
+             memory{} can be imported; copy it to the CPU first (PyTorch: x.cpu(), CuPy: x.get(), \
              JAX: jax.device_get(x)) and import that",
-            device.device_type, device.device_id
+            device.device_type,
+            device.device_id,
+            if cfg!(feature = "cuda") { " and CUDA memory" } else { " (this build has no CUDA)" }
         ),
     )
 }

@@ -135,6 +135,31 @@ impl Dataset {
         self.then(Op::Prefetch { buffer, autotune })
     }
 
+    /// `tf.data.experimental.prefetch_to_device(device, buffer_size)` applied to this
+    /// dataset: prefetch `buffer_size` elements ([`AUTOTUNE`] or `None` picks the depth, at
+    /// least one) on a background thread that also moves each element to `device`, so the
+    /// host-to-device copy overlaps the consumer's work. A CPU `device` is plain prefetching.
+    ///
+    /// ```
+    /// use candle_core::{Device, Tensor};
+    /// use candle_numpy::tf::data::Dataset;
+    /// let ds = Dataset::from_tensor_slices(Tensor::arange(0f32, 10., &Device::Cpu)?)?
+    ///     .batch(4, false)?
+    ///     .prefetch_to_device(&Device::Cpu, None)?;
+    /// let sizes: Vec<usize> = ds.iter().map(|b| Ok(b?.tensors()[0].dim(0)?)).collect::<candle_numpy::Result<_>>()?;
+    /// assert_eq!(sizes, [4, 4, 2]);
+    /// # Ok::<(), candle_numpy::Error>(())
+    /// ```
+    pub fn prefetch_to_device(&self, device: &candle_core::Device, buffer_size: Option<i64>) -> Result<Self> {
+        let prefetched = match buffer_size.unwrap_or(AUTOTUNE) {
+            // AUTOTUNE here always starts the thread: the point is the overlapped copy
+            AUTOTUNE => self.prefetch(AUTOTUNE_DEPTH as i64)?,
+            n if n < 0 => self.prefetch(n)?, // the error names the argument
+            n => self.prefetch(n.max(1))?,
+        };
+        Ok(Self::wrap(prefetched.pipeline.to_device(device.clone())))
+    }
+
     /// `repeat(count=None)`: `None` repeats forever. Each repetition of a shuffle with
     /// `reshuffle_each_iteration` gets a new order.
     pub fn repeat(&self, count: Option<u64>) -> Result<Self> {

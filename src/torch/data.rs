@@ -16,7 +16,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use candle_core::Tensor;
+use candle_core::{Device, Tensor};
 
 use std::path::Path;
 
@@ -185,6 +185,38 @@ impl DataLoader {
         self.rebuild(self.shard, depth).expect("arguments were validated when this loader was built")
     }
 
+    /// This loader with every batch moved to `device` (`batch.to(device)` in a torch loop, done
+    /// by the loader): on the prefetch thread when [`prefetch`](Self::prefetch) is on, so the
+    /// host-to-device copy overlaps the training step; inline otherwise. Keeps the seed, epoch,
+    /// shard and prefetch settings.
+    ///
+    /// ```
+    /// use candle_core::{Device, Tensor};
+    /// use candle_numpy::torch::data::{DataLoader, TensorDataset};
+    /// let ds = TensorDataset::new(vec![Tensor::arange(0f32, 10., &Device::Cpu)?])?;
+    /// let loader = DataLoader::new(ds, 4, false, false, Some(0))?.prefetch(2).to_device(&Device::Cpu);
+    /// assert!(loader.device().is_cpu());
+    /// assert_eq!(loader.iter().count(), 3);
+    /// # Ok::<(), candle_numpy::Error>(())
+    /// ```
+    pub fn to_device(&self, device: &Device) -> Self {
+        let mut c = self.clone();
+        c.pipeline = c.pipeline.to_device(device.clone());
+        c
+    }
+
+    /// Where batches are delivered: the device set with [`to_device`](Self::to_device), else
+    /// the dataset's.
+    pub fn device(&self) -> Device {
+        match self.pipeline.device() {
+            Some(d) => d.clone(),
+            // a file column is read on the CPU
+            None => self.dataset.source.fields().tensors()[0]
+                .as_tensor()
+                .map_or(Device::Cpu, |t| t.device().clone()),
+        }
+    }
+
     /// The same loader (same seed and epoch) with another shard / prefetch setting.
     fn rebuild(&self, shard: Option<(u64, u64)>, prefetch: usize) -> Result<Self> {
         let mut c = Self::build(
@@ -197,6 +229,9 @@ impl DataLoader {
             prefetch,
         )?;
         c.epoch = AtomicU64::new(self.epoch());
+        if let Some(device) = self.pipeline.device() {
+            c.pipeline = c.pipeline.to_device(device.clone());
+        }
         Ok(c)
     }
 

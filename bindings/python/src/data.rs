@@ -104,19 +104,26 @@ pub struct PyDataLoader {
 
 #[pymethods]
 impl PyDataLoader {
+    /// `device=` (not in torch's DataLoader: there the loop calls `batch.to(device)`) delivers
+    /// every batch on that device ("cpu", "cuda", "cuda:N"); with `prefetch` the copy runs on
+    /// the background thread. A CUDA device that cannot be opened raises `DeviceError`.
     #[new]
-    #[pyo3(signature = (dataset, batch_size=1, shuffle=false, drop_last=false, seed=None))]
+    #[pyo3(signature = (dataset, batch_size=1, shuffle=false, drop_last=false, seed=None, device=None))]
     fn new(
         dataset: &Bound<'_, PyAny>,
         batch_size: usize,
         shuffle: bool,
         drop_last: bool,
         seed: Option<u64>,
+        device: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
         let ds = dataset.cast::<PyTensorDataset>().map_err(|_| {
             PyTypeError::new_err("DataLoader takes a candle_numpy.torch.utils.data.TensorDataset")
         })?;
-        let inner = DataLoader::new(ds.get().inner.clone(), batch_size, shuffle, drop_last, seed)?;
+        let mut inner = DataLoader::new(ds.get().inner.clone(), batch_size, shuffle, drop_last, seed)?;
+        if device.is_some_and(|d| !d.is_none()) {
+            inner = inner.to_device(&crate::convert::parse_device(device)?);
+        }
         Ok(PyDataLoader { inner })
     }
 
@@ -246,6 +253,15 @@ impl PyDataset {
     /// `prefetch(n)`; `n = AUTOTUNE` (-1) picks the depth.
     fn prefetch(&self, buffer_size: i64) -> PyResult<PyDataset> {
         wrap_ds(self.inner.prefetch(buffer_size))
+    }
+
+    /// `tf.data.experimental.prefetch_to_device(device, buffer_size)` as a method: prefetch on
+    /// a background thread that also moves each element to `device` ("cpu", "cuda",
+    /// "cuda:N"); `buffer_size=None` or AUTOTUNE picks the depth.
+    #[pyo3(signature = (device, buffer_size=None))]
+    fn prefetch_to_device(&self, device: &Bound<'_, PyAny>, buffer_size: Option<i64>) -> PyResult<PyDataset> {
+        let device = crate::convert::parse_device(Some(device))?;
+        wrap_ds(self.inner.prefetch_to_device(&device, buffer_size))
     }
 
     /// `repeat(count=None)`: None (or -1) repeats forever.

@@ -17,8 +17,8 @@ mod io;
 mod keras;
 mod ops;
 mod optim;
-mod safetensors;
 mod remote;
+mod safetensors;
 mod tensor;
 mod variable;
 
