@@ -52,6 +52,7 @@
 //! - [`device`]: `"cpu"` / `"cuda:N"` parsing, `cuda_if_available`.
 //! - [`dlpack`]: DLPack 1.1 export and import (zero-copy exchange with other frameworks).
 //! - [`data`]: the batching engine (order, shard, gather, prefetch) under both facades.
+//! - [`distributed`]: data-parallel training (rank sharding, gradient all-reduce over MPI or NCCL).
 //! - [`torch`] / [`tf`]: PyTorch- and TensorFlow-style constructors and data loaders.
 #![deny(unsafe_op_in_unsafe_fn)]
 
@@ -62,6 +63,7 @@ pub mod copy;
 pub mod data;
 pub mod device;
 pub mod distance;
+pub mod distributed;
 pub mod dlpack;
 pub mod dtype;
 pub mod error;

@@ -134,7 +134,10 @@ fn class_of<'a>(c: &'a Classes, e: &Error) -> &'a Py<PyType> {
     match e {
         Error::UnsupportedDType { .. } | Error::DTypeMismatch { .. } => &c.dtype,
         Error::Widening { .. } | Error::ShareCast { .. } => &c.share_dtype,
-        Error::NonCpuShare { .. } | Error::NotOnCpu { .. } | Error::CudaNotCompiled { .. } => &c.device,
+        Error::NonCpuShare { .. }
+        | Error::NotOnCpu { .. }
+        | Error::CudaNotCompiled { .. }
+        | Error::Distributed { .. } => &c.device,
         Error::NpyFormat { .. } | Error::Zip { .. } => &c.file_format,
         Error::DLPack { .. } => &c.dlpack,
         Error::Candle(inner) => candle_class(c, inner),
