@@ -53,7 +53,7 @@ impl Strategy {
     /// `mpi` feature; [`Single`](Strategy::Single) when no launcher variable says more than
     /// one process. A multi-process launch without an engine compiled in is an error (rather
     /// than N processes silently training N different models). NCCL needs a device and an
-    /// id exchange: build it with [`NcclStrategy`](super::NcclStrategy)'s constructors.
+    /// id exchange: build it with `NcclStrategy`'s constructors (feature `nccl`).
     pub fn from_env() -> Result<Self> {
         let ranks = Ranks::from_env()?;
         if ranks.world_size == 1 {
