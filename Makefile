@@ -11,13 +11,13 @@ WHEELS := target/wheels
 REQ := bindings/python/requirements-test.txt
 REQ_NP1 := bindings/python/requirements-test-numpy1.txt
 
-.PHONY: demo test venv venv-numpy1 lint rust-test npy-check wheel py-test py-test-numpy1 example-extension bench py-bench valgrind clean-venv venv-bench bench-peers
+.PHONY: demo test mpi-deps mpi-test venv venv-numpy1 lint rust-test npy-check wheel py-test py-test-numpy1 example-extension bench py-bench valgrind clean-venv venv-bench bench-peers
 
 demo: venv wheel
 	cargo run --release --example showcase
 	$(PY) examples/python/showcase.py
 
-test: lint rust-test npy-check py-test py-test-numpy1 example-extension valgrind
+test: lint rust-test mpi-test npy-check py-test py-test-numpy1 example-extension valgrind
 
 # Python packages the tests need, installed into project venvs (pinned): NumPy 2.x, and a
 # second venv with NumPy 1.26 that runs the same abi3 wheel.
@@ -45,6 +45,21 @@ rust-test:
 	rm -rf $(NPY_OUT)
 	CANDLE_NUMPY_NPY_OUT=$(abspath $(NPY_OUT)) cargo test --all-targets --features s3
 	cargo test --doc --features s3
+
+# Open MPI and libclang (the mpi crate generates its bindings with it), from Debian's
+# packages, installed only when missing.
+MPI_PKGS := libopenmpi-dev openmpi-bin libclang-dev
+SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
+mpi-deps:
+	@dpkg -s $(MPI_PKGS) >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(MPI_PKGS); }
+
+# Data-parallel training on 2 MPI ranks (feature `mpi`): `mpirun -np 2` of the
+# data_parallel example must match one process.
+mpi-test: mpi-deps
+	cargo clippy --features mpi --all-targets -- -D warnings
+	cargo build --features mpi --example data_parallel
+	cargo test --features mpi --test mpi -- --nocapture
 
 # NumPy itself must read what the crate writes.
 npy-check: venv rust-test

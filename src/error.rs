@@ -562,6 +562,28 @@ pub enum Error {
         reason: String,
     },
 
+    /// A rank / world-size environment variable (`RANK`, `WORLD_SIZE`,
+    /// `OMPI_COMM_WORLD_RANK`, ...) that is not a valid number, or a rank outside the world.
+    #[error("distributed setup: {variable}={value:?} is invalid; {fix}")]
+    DistributedEnv {
+        /// The variable (or argument) name.
+        variable: &'static str,
+        /// Its value.
+        value: String,
+        /// What to set instead.
+        fix: &'static str,
+    },
+
+    /// A collective operation of a data-parallel strategy failed, or the ranks disagree
+    /// (different parameter counts, MPI already finalized, an NCCL error).
+    #[error("{operation}: {detail}")]
+    Distributed {
+        /// The operation ("all_reduce_mean", "broadcast", "MpiStrategy::new", ...).
+        operation: &'static str,
+        /// What went wrong and how to fix it.
+        detail: String,
+    },
+
     /// An error raised by candle itself.
     #[error(transparent)]
     Candle(#[from] candle_core::Error),

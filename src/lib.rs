@@ -53,6 +53,7 @@
 //! - [`device`]: `"cpu"` / `"cuda:N"` parsing, `cuda_if_available`.
 //! - [`dlpack`]: DLPack 1.1 export and import (zero-copy exchange with other frameworks).
 //! - [`data`]: the batching engine (order, shard, gather, prefetch) under both facades.
+//! - [`distributed`]: data-parallel training (rank sharding, gradient all-reduce over MPI or NCCL).
 //! - [`torch`] / [`tf`]: PyTorch- and TensorFlow-style constructors and data loaders.
 //! - `remote` (feature `s3`): `.npy` / `.npz` / `.safetensors` from `s3://` URLs.
 //! - `csv` (feature `csv`, default): feature and label columns of a CSV file as tensors.
@@ -68,6 +69,7 @@ pub mod csv;
 pub mod data;
 pub mod device;
 pub mod distance;
+pub mod distributed;
 pub mod dlpack;
 pub mod dtype;
 pub mod error;

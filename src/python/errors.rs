@@ -140,7 +140,8 @@ fn class_of<'a>(c: &'a Classes, e: &Error) -> &'a Py<PyType> {
         Error::NonCpuShare { .. }
         | Error::NotOnCpu { .. }
         | Error::CudaNotCompiled { .. }
-        | Error::CudaUnavailable { .. } => &c.device,
+        | Error::CudaUnavailable { .. }
+        | Error::Distributed { .. } => &c.device,
         Error::NpyFormat { .. }
         | Error::SafetensorsFormat { .. }
         | Error::Zip { .. }

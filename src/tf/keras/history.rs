@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use candle_core::Tensor;
 
+use crate::distributed::Strategy;
 use crate::error::{Error, Result};
 
 /// The keyword arguments of `model.fit`, with Keras's defaults ([`Default`]).
@@ -38,6 +39,15 @@ pub struct FitOptions {
     /// an infinite (repeated) dataset, whose iteration then continues across epochs; `None`
     /// runs each epoch over the whole dataset.
     pub steps_per_epoch: Option<usize>,
+    /// How the processes of a data-parallel run combine their gradients (default
+    /// [`Strategy::Single`]: one process). Under a multi-process strategy, `fit` broadcasts
+    /// rank 0's weights first, [`batch_size`](Self::batch_size) is the **global** batch (a
+    /// multiple of the number of processes; each process takes its share of every global
+    /// batch from one common shuffle order), gradients are averaged across processes before
+    /// each optimizer step, and the [`History`] covers every process's samples.
+    /// [`fit_dataset`](super::Sequential::fit_dataset) trains on the dataset as given:
+    /// shard it per process (`Dataset::shard(world_size, rank)` before `batch`).
+    pub strategy: Strategy,
 }
 
 impl Default for FitOptions {
@@ -51,6 +61,7 @@ impl Default for FitOptions {
             verbose: 1,
             seed: None,
             steps_per_epoch: None,
+            strategy: Strategy::Single,
         }
     }
 }

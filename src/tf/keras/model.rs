@@ -3,10 +3,12 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use candle_core::backprop::GradStore;
 use candle_core::{DType, Device, Tensor, Var};
 
 use crate::data::rng::{derive, random_seed, Rng};
 use crate::data::{Batches, Cardinality, Fields};
+use crate::distributed::Strategy;
 use crate::error::{Error, Result};
 use crate::tf::data::Dataset;
 use crate::torch::data::{DataLoader, TensorDataset};
@@ -506,10 +508,17 @@ impl Sequential {
     }
 
     /// One gradient step on a prepared batch; returns the detached logits for the metrics.
-    fn train_step(&mut self, x: &Tensor, y: &Tensor, k: &StepConstants) -> Result<(Tensor, Activation)> {
-        let Sequential { network, stepper, scaler, dropout_rng, policy, .. } = self;
+    /// Under a multi-process `strategy` the gradients are first averaged across processes
+    /// (weighted by batch sizes).
+    fn train_step(
+        &mut self,
+        x: &Tensor,
+        y: &Tensor,
+        k: &StepConstants,
+        strategy: &Strategy,
+    ) -> Result<(Tensor, Activation)> {
+        let Sequential { network, scaler, dropout_rng, policy, .. } = self;
         let net = network.as_ref().ok_or(Error::NotBuilt { operation: "fit" })?;
-        let stepper = stepper.as_mut().ok_or(Error::NotCompiled { operation: "fit" })?;
         let weights = net.pass_weights(true, policy.compute_dtype())?;
         let (z, act) = net.forward(x, &weights, Some(dropout_rng))?;
         let scale = if policy.loss_scaling() { scaler.scale() } else { 1.0 };
@@ -524,6 +533,34 @@ impl Sequential {
             None => k.loss.sample_sum(&z, act, y)?.affine(scale / z.dim(0)? as f64, 0.0)?,
         };
         let mut grads = objective.backward()?;
+        if strategy.world_size() > 1 {
+            let vars: Vec<Var> = net.named_vars().into_iter().map(|(_, v)| v).collect();
+            strategy.all_reduce_weighted_mean(&vars, &mut grads, x.dim(0)? as f64)?;
+        }
+        self.apply_gradients(grads, scale)?;
+        Ok((z_value, act))
+    }
+
+    /// A step of a process that has no batch left while others still have: it takes part in
+    /// the gradient average with weight 0 and applies the common update. Returns false when no
+    /// process had a batch (the epoch is over everywhere).
+    fn empty_step(&mut self, strategy: &Strategy) -> Result<bool> {
+        let vars: Vec<Var> = self.network("fit")?.named_vars().into_iter().map(|(_, v)| v).collect();
+        let mut grads = GradStore::default();
+        if strategy.all_reduce_weighted_mean(&vars, &mut grads, 0.0)? == 0.0 {
+            return Ok(false);
+        }
+        let scale = if self.policy.loss_scaling() { self.scaler.scale() } else { 1.0 };
+        self.apply_gradients(grads, scale)?;
+        Ok(true)
+    }
+
+    /// The optimizer step on (loss-scaled) gradients; under loss scaling, skipped when they
+    /// are not finite.
+    fn apply_gradients(&mut self, mut grads: GradStore, scale: f64) -> Result<()> {
+        let Sequential { network, stepper, scaler, policy, .. } = self;
+        let net = network.as_ref().ok_or(Error::NotBuilt { operation: "fit" })?;
+        let stepper = stepper.as_mut().ok_or(Error::NotCompiled { operation: "fit" })?;
         if policy.loss_scaling() {
             let vars: Vec<Var> = net.named_vars().into_iter().map(|(_, v)| v).collect();
             let mut sums = Vec::with_capacity(vars.len());
@@ -536,11 +573,11 @@ impl Sequential {
             }
             let total = Tensor::stack(&sums, 0)?.sum_all()?.to_dtype(DType::F64)?.to_scalar::<f64>()?;
             if !scaler.update(total.is_finite()) {
-                return Ok((z_value, act));
+                return Ok(());
             }
         }
         stepper.step(&grads)?;
-        Ok((z_value, act))
+        Ok(())
     }
 
     /// `model.fit(x, y, ...)`: train on `x` `(n, features...)` and `y` (shaped as the loss
@@ -581,10 +618,31 @@ impl Sequential {
         self.fits += 1;
         let samples = train.0.dim(0)?;
         let dataset = TensorDataset::new(vec![train.0, train.1])?;
-        let loader = DataLoader::new(dataset, opts.batch_size, opts.shuffle, false, Some(seed))?;
+        // under a strategy, batch_size is the global batch (as Keras under tf.distribute):
+        // every process takes its share of each global batch from the same permutation
+        let ranks = opts.strategy.ranks();
+        let (seed, local_batch) = match ranks.world_size {
+            1 => (seed, opts.batch_size),
+            world => {
+                if opts.batch_size % world != 0 {
+                    return Err(Error::InvalidArgument {
+                        operation: "fit",
+                        argument: "batch_size",
+                        value: format!("{} for {world} processes", opts.batch_size),
+                        fix: "with a distribution strategy batch_size is the global batch, split evenly \
+                              between the processes: use a multiple of the number of processes",
+                    });
+                }
+                (opts.strategy.broadcast_u64(seed, &self.device)?, opts.batch_size / world)
+            }
+        };
+        let mut loader = DataLoader::new(dataset, local_batch, opts.shuffle, false, Some(seed))?;
+        if ranks.world_size > 1 {
+            loader = ranks.shard(&loader)?;
+        }
         let params = HistoryParams {
             epochs: opts.epochs,
-            steps: Some(loader.len()),
+            steps: Some(samples.div_ceil(opts.batch_size)),
             samples: Some(samples),
             validation_samples: validation.as_ref().map_or(Ok(0), |(vx, _)| vx.dim(0))?,
             verbose: opts.verbose,
@@ -672,15 +730,31 @@ impl Sequential {
         mut epochs: Epochs<'_>,
     ) -> Result<History> {
         self.ensure_stepper(compiled, "fit")?;
+        let strategy = &opts.strategy;
+        let distributed = strategy.world_size() > 1;
+        if distributed {
+            // every process starts from rank 0's weights
+            strategy.broadcast(&self.trainable_variables()?)?;
+        }
         let k = self.step_constants(compiled.loss)?;
         let mut history = History { history: BTreeMap::new(), epoch: Vec::new(), params };
-        let mut progress = Progress::new(opts.verbose);
+        let mut progress = Progress::new(if strategy.is_root() { opts.verbose } else { 0 });
         for epoch in 0..opts.epochs {
             progress.start_epoch(epoch, opts.epochs, history.params.steps);
             let mut tracker = Tracker::new(compiled.loss, &compiled.metrics);
             let mut batches = 0usize;
             let prepared = epochs.prepared();
-            for batch in epochs.next_epoch() {
+            let mut local = epochs.next_epoch();
+            loop {
+                let batch = match local.next() {
+                    Some(batch) => batch,
+                    None if !distributed => break,
+                    // this process is out of batches: join the others' steps until all are
+                    None => match self.empty_step(strategy)? {
+                        true => continue,
+                        false => break,
+                    },
+                };
                 let (x, y) = match prepared {
                     true => dataset_pair(batch?)?,
                     false => {
@@ -689,7 +763,7 @@ impl Sequential {
                         (self.prepare_x(&x, "fit")?, self.prepare_y(&y, compiled.loss, "fit")?)
                     }
                 };
-                let (z, act) = self.train_step(&x, &y, &k)?;
+                let (z, act) = self.train_step(&x, &y, &k, strategy)?;
                 tracker.push(z, act, y)?;
                 batches += 1;
                 if progress.step() {
@@ -706,8 +780,13 @@ impl Sequential {
                           so that it does not run out",
                 });
             }
-            let mut logs: Vec<(String, f64)> =
-                tracker.finish()?.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+            drop(local);
+            let means = match distributed {
+                // the epoch's loss and metrics over every process's samples
+                true => tracker.finish_across(strategy, &self.device)?,
+                false => tracker.finish()?,
+            };
+            let mut logs: Vec<(String, f64)> = means.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
             if let Some((vx, vy)) = validation {
                 let val = self.evaluate_prepared(vx, vy, opts.batch_size, compiled)?;
                 logs.extend(val.into_iter().map(|(k, v)| (format!("val_{k}"), v)));
@@ -731,7 +810,7 @@ impl Sequential {
         let y = self.prepare_y(y, compiled.loss, "train_on_batch")?;
         self.ensure_stepper(&compiled, "train_on_batch")?;
         let k = self.step_constants(compiled.loss)?;
-        let (z, act) = self.train_step(&x, &y, &k)?;
+        let (z, act) = self.train_step(&x, &y, &k, &Strategy::Single)?;
         let mut tracker = Tracker::new(compiled.loss, &compiled.metrics);
         tracker.push(z, act, y)?;
         Ok(tracker.finish()?.into_iter().map(|(k, v)| (k.to_string(), v)).collect())

@@ -5,7 +5,9 @@
 //! concatenated and the loss and metric sums computed in one go, read back in one transfer.
 //! This keeps the per-step candle op count at the forward / backward / optimizer minimum.
 
-use candle_core::{DType, Tensor};
+use candle_core::{DType, Device, Tensor};
+
+use crate::distributed::Strategy;
 
 use crate::error::Result;
 
@@ -85,6 +87,18 @@ impl Tracker {
             .zip(&self.totals)
             .map(|(k, t)| (k, t / n))
             .collect()
+    }
+
+    /// Flush, sum the totals and sample counts over the processes of `strategy`, then the
+    /// means over all their samples.
+    pub fn finish_across(mut self, strategy: &Strategy, device: &Device) -> Result<Vec<(&'static str, f64)>> {
+        self.flush()?;
+        let mut sums = self.totals.clone();
+        sums.push(self.seen as f64);
+        strategy.all_reduce_sum_f64(&mut sums, device)?;
+        self.seen = sums.pop().unwrap_or(0.0) as usize;
+        self.totals = sums;
+        Ok(self.means())
     }
 
     /// Flush, then the means.
