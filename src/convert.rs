@@ -118,14 +118,23 @@ pub fn to_var(a: &ArrayRef, mode: Sharing, opts: &Options) -> Result<Var> {
     };
     match shared {
         Some(v) => Ok(v),
-        None => Ok(Var::from_tensor(&copy(a, opts)?)?),
+        // marked a variable at creation: `Var::from_tensor` of a variable is a handle, not a
+        // second copy
+        None => Ok(Var::from_tensor(&copy_as(a, opts, true)?)?),
     }
 }
 
 fn copy(a: &ArrayRef, opts: &Options) -> Result<Tensor> {
+    copy_as(a, opts, false)
+}
+
+/// A copy of `a` on `opts.device`, a candle variable when `variable` (on the CPU the copy is
+/// made a variable directly; on a device, `Var::from_tensor` copies the uploaded tensor).
+fn copy_as(a: &ArrayRef, opts: &Options, variable: bool) -> Result<Tensor> {
     let storage = copy_to_storage(a, opts.dtype)?;
-    let t = Tensor::from_storage(Storage::Cpu(storage), a.shape(), BackpropOp::none(), false);
-    if opts.device.is_cpu() {
+    let on_cpu = opts.device.is_cpu();
+    let t = Tensor::from_storage(Storage::Cpu(storage), a.shape(), BackpropOp::none(), variable && on_cpu);
+    if on_cpu {
         Ok(t)
     } else {
         Ok(t.to_device(&opts.device)?)

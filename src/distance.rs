@@ -382,11 +382,7 @@ mod cpu {
             const ROWS: usize = 8;
             let cols = (32 << 10) / (m.max(1) * std::mem::size_of::<T>()).max(1);
             let cols = cols.clamp(8, 1024);
-            for (t, rows) in out.chunks_mut(plan.tile_rows * r).enumerate() {
-                if interrupted() {
-                    return Err(Error::Interrupted { operation: "cdist" });
-                }
-                let i0 = t * plan.tile_rows;
+            for_each_tile(&mut out, plan, interrupted, |i0, rows| {
                 rows.par_chunks_mut(ROWS * r).enumerate().for_each(|(g, block)| {
                     for j0 in (0..r).step_by(cols) {
                         let j1 = (j0 + cols).min(r);
@@ -399,9 +395,70 @@ mod cpu {
                         }
                     }
                 });
-            }
+            })?;
         }
         Ok(Tensor::from_vec(out, (p, r), &Device::Cpu)?)
+    }
+
+    /// `$body` with `$f` (the term of one coordinate difference) and `$join` (how terms
+    /// combine: a sum, or a max for p = inf) bound for a Minkowski or squared-Euclidean metric;
+    /// [`finish`] turns the combined terms into the distance.
+    macro_rules! per_metric {
+        ($t:ty, $metric:expr, |$f:ident, $join:ident| $body:expr) => {{
+            let add = |a: $t, b: $t| a + b;
+            match $metric {
+                Metric::SqEuclidean | Metric::Minkowski(2.0) => {
+                    let ($f, $join) = (|d: $t| d * d, add);
+                    $body
+                }
+                Metric::Minkowski(1.0) => {
+                    let ($f, $join) = (|d: $t| d.abs(), add);
+                    $body
+                }
+                Metric::Minkowski(q) if q.is_infinite() => {
+                    let ($f, $join) = (|d: $t| d.abs(), |a: $t, b: $t| a.fmax(b));
+                    $body
+                }
+                Metric::Minkowski(q) if small_integer(q) => {
+                    let n = q as i32;
+                    let ($f, $join) = (|d: $t| d.abs().powi(n), add);
+                    $body
+                }
+                Metric::Minkowski(q) => {
+                    let e = <$t>::from_f64(q);
+                    let ($f, $join) = (|d: $t| d.abs().powf(e), add);
+                    $body
+                }
+                Metric::Cosine => unreachable!("cosine is reduced from dot products"),
+            }
+        }};
+    }
+
+    /// The distance from the combined terms: the root for finite p other than 1.
+    #[inline(always)]
+    fn finish<T: Work>(metric: Metric, s: T) -> T {
+        match metric {
+            Metric::Minkowski(2.0) => s.sqrt(),
+            Metric::Minkowski(q) if q.is_finite() && q != 1.0 => s.powf(T::from_f64(1.0 / q)),
+            _ => s,
+        }
+    }
+
+    /// Run `fill(first_row, rows)` over tiles of `plan.tile_rows` output rows, stopping with
+    /// [`Error::Interrupted`] when `interrupted` says so between tiles.
+    fn for_each_tile<T>(
+        out: &mut [T],
+        plan: &Plan,
+        interrupted: &(dyn Fn() -> bool + Sync),
+        mut fill: impl FnMut(usize, &mut [T]),
+    ) -> Result<()> {
+        for (t, rows) in out.chunks_mut(plan.tile_rows * plan.r).enumerate() {
+            if interrupted() {
+                return Err(Error::Interrupted { operation: "cdist" });
+            }
+            fill(t * plan.tile_rows, rows);
+        }
+        Ok(())
     }
 
     /// Whole exponents up to 8 use `powi` (a few multiplies) instead of `powf` (exp and log).
@@ -434,19 +491,9 @@ mod cpu {
     /// One distance by direct differences.
     #[inline(always)]
     pub fn direct<T: Work>(x: &[T], y: &[T], metric: Metric) -> T {
-        let add = |a: T, b: T| a + b;
         match metric {
-            Metric::SqEuclidean => lanes(x, y, |d| d * d, add),
-            Metric::Minkowski(2.0) => lanes(x, y, |d| d * d, add).sqrt(),
-            Metric::Minkowski(1.0) => lanes(x, y, |d| d.abs(), add),
-            Metric::Minkowski(q) if q.is_infinite() => lanes(x, y, |d| d.abs(), |a, b| a.fmax(b)),
-            Metric::Minkowski(q) if small_integer(q) => {
-                let n = q as i32;
-                lanes(x, y, |d| d.abs().powi(n), add).powf(T::from_f64(1.0 / q))
-            }
-            Metric::Minkowski(q) => {
-                let e = T::from_f64(q);
-                lanes(x, y, |d| d.abs().powf(e), add).powf(T::from_f64(1.0 / q))
+            Metric::SqEuclidean | Metric::Minkowski(_) => {
+                finish(metric, per_metric!(T, metric, |f, join| lanes(x, y, f, join)))
             }
             Metric::Cosine => {
                 let (mut xy, mut xx, mut yy) = (0f64, 0f64, 0f64);
@@ -495,39 +542,10 @@ mod cpu {
         const COLS: usize = 2048;
         let metric = plan.metric;
         let kernel = |x: &[T], row: &mut [T], j0: usize| {
-            let add = |a: T, b: T| a + b;
-            match metric {
-                Metric::SqEuclidean | Metric::Minkowski(2.0) => {
-                    accumulate(x, &bt, r, j0, row, |d| d * d, add)
-                }
-                Metric::Minkowski(1.0) => accumulate(x, &bt, r, j0, row, |d| d.abs(), add),
-                Metric::Minkowski(q) if q.is_infinite() => {
-                    accumulate(x, &bt, r, j0, row, |d| d.abs(), |a, b| a.fmax(b))
-                }
-                Metric::Minkowski(q) if small_integer(q) => {
-                    let n = q as i32;
-                    accumulate(x, &bt, r, j0, row, |d| d.abs().powi(n), add)
-                }
-                Metric::Minkowski(q) => {
-                    let e = T::from_f64(q);
-                    accumulate(x, &bt, r, j0, row, |d| d.abs().powf(e), add)
-                }
-                Metric::Cosine => unreachable!("cosine takes the direct path"),
-            }
-            match metric {
-                Metric::Minkowski(2.0) => row.iter_mut().for_each(|o| *o = o.sqrt()),
-                Metric::Minkowski(q) if q.is_finite() && q != 1.0 && q != 2.0 => {
-                    let inv = T::from_f64(1.0 / q);
-                    row.iter_mut().for_each(|o| *o = o.powf(inv));
-                }
-                _ => {}
-            }
+            per_metric!(T, metric, |f, join| accumulate(x, &bt, r, j0, row, f, join));
+            row.iter_mut().for_each(|o| *o = finish(metric, *o));
         };
-        for (t, rows) in out.chunks_mut(plan.tile_rows * r).enumerate() {
-            if interrupted() {
-                return Err(Error::Interrupted { operation: "cdist" });
-            }
-            let i0 = t * plan.tile_rows;
+        for_each_tile(out, plan, interrupted, |i0, rows| {
             rows.par_chunks_mut(r).enumerate().for_each(|(di, row)| {
                 let i = i0 + di;
                 let x = &av[i * m..(i + 1) * m];
@@ -535,8 +553,7 @@ mod cpu {
                     kernel(x, block, b * COLS);
                 }
             });
-        }
-        Ok(())
+        })
     }
 
     /// `out[j] = join_k f(x[k] - bt[k][j0 + j])`, independent across j (vectorisable).

@@ -709,14 +709,7 @@ pub unsafe fn import_versioned_any(
         // SAFETY: our deleter means `export` made this struct, so the context is an ExportCtx,
         // alive until the guard runs the deleter below.
         let ctx = unsafe { &*m.manager_ctx.cast::<ExportCtx>() };
-        if !ctx.tensor.device().is_cpu() {
-            let t = ctx.tensor.clone();
-            drop(guard);
-            return if allow_device { Ok(Imported::Device(t)) } else { Err(device_refusal(device_of(&t))) };
-        }
-        let a = ArrayRef::from_tensor(&ctx.tensor)?;
-        drop(guard);
-        return Ok(Imported::Host(if readonly { a.into_readonly() } else { a }));
+        return reclaim(ctx, guard, readonly, allow_device);
     }
     // SAFETY: the tensor description is valid per the caller's contract.
     unsafe { describe(&m.dl_tensor, readonly, guard, allow_device) }
@@ -749,17 +742,22 @@ pub unsafe fn import_legacy_any(managed: *mut DLManagedTensor, allow_device: boo
     if ours {
         // SAFETY: our deleter means `export` made this struct and its ExportCtx context.
         let ctx = unsafe { &*m.manager_ctx.cast::<ExportCtx>() };
-        if !ctx.tensor.device().is_cpu() {
-            let t = ctx.tensor.clone();
-            drop(guard);
-            return if allow_device { Ok(Imported::Device(t)) } else { Err(device_refusal(device_of(&t))) };
-        }
-        let a = ArrayRef::from_tensor(&ctx.tensor)?;
-        drop(guard);
-        return Ok(Imported::Host(a));
+        return reclaim(ctx, guard, false, allow_device);
     }
     // SAFETY: the tensor description is valid per the caller's contract.
     unsafe { describe(&m.dl_tensor, false, guard, allow_device) }
+}
+
+/// One of our own exports coming back: the tensor itself (no copy), then the capsule's deleter
+/// (the guard) runs.
+fn reclaim(ctx: &ExportCtx, guard: DLPackOwner, readonly: bool, allow_device: bool) -> Result<Imported> {
+    let t = ctx.tensor.clone();
+    drop(guard);
+    if !t.device().is_cpu() {
+        return if allow_device { Ok(Imported::Device(t)) } else { Err(device_refusal(device_of(&t))) };
+    }
+    let a = ArrayRef::from_tensor(&t)?;
+    Ok(Imported::Host(if readonly { a.into_readonly() } else { a }))
 }
 
 /// Why an import of memory on `device` is refused, and what to do.

@@ -355,6 +355,15 @@ pub fn from_python_values(
     t.map_err(|e| candle_numpy::python::to_pyerr(data.py(), e.into()))
 }
 
+/// A tensor argument: our tensors as they are (same graph node, so gradients flow), anything
+/// else (arrays, lists, frames) through `convert` with `Sharing::Auto`.
+pub fn tensor_arg(x: &Bound<'_, PyAny>) -> PyResult<candle_core::Tensor> {
+    if let Ok(t) = x.cast::<PyTensor>() {
+        return Ok(t.borrow().inner.clone());
+    }
+    Ok(convert(x, Sharing::Auto, None, None)?.inner.clone())
+}
+
 /// Share a NumPy array's memory as a tensor (`torch.from_numpy`): no copy, or an error saying
 /// why not and what to do.
 #[pyfunction]

@@ -4,19 +4,12 @@
 use std::sync::Mutex;
 
 use candle_numpy::distance::{cdist_with, CdistOptions, ComputeMode, Metric};
-use candle_numpy::{Error, Sharing};
+use candle_numpy::Error;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
-use crate::convert::convert;
+use crate::convert::tensor_arg;
 use crate::tensor::PyTensor;
-
-fn operand(x: &Bound<'_, PyAny>) -> PyResult<candle_core::Tensor> {
-    if let Ok(t) = x.cast::<PyTensor>() {
-        return Ok(t.borrow().inner.clone());
-    }
-    Ok(convert(x, Sharing::Auto, None, None)?.inner.clone())
-}
 
 /// Pairwise distances, torch's `cdist`: `(P, M) x (R, M) -> (P, R)`, batched
 /// `(B, P, M) x (B, R, M) -> (B, P, R)`. `metric` overrides `p` with "sqeuclidean" or "cosine".
@@ -56,7 +49,7 @@ pub fn cdist(
             )))
         }
     };
-    let (a, b) = (operand(x1)?, operand(x2)?);
+    let (a, b) = (tensor_arg(x1)?, tensor_arg(x2)?);
     let opts = CdistOptions { metric, compute_mode, max_output_bytes, ..Default::default() };
     let pending: Mutex<Option<PyErr>> = Mutex::new(None);
     let interrupted = || {

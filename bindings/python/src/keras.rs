@@ -10,12 +10,11 @@ use candle_numpy::tf::keras::{
     layers::{Dense, Dropout, Flatten},
     FitOptions, Layer, Optimizer, Sequential,
 };
-use candle_numpy::Sharing;
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
 
-use crate::convert::convert;
+use crate::convert::tensor_arg;
 use crate::data::PyDataset;
 use crate::tensor::PyTensor;
 
@@ -87,12 +86,9 @@ fn optimizer(obj: &Bound<'_, PyAny>) -> PyResult<Optimizer> {
     })
 }
 
-/// x or y as a tensor: ours as they are, NumPy arrays shared when possible.
-fn operand(x: &Bound<'_, PyAny>) -> PyResult<Tensor> {
-    if let Ok(t) = x.cast::<PyTensor>() {
-        return Ok(t.borrow().inner.detach());
-    }
-    Ok(convert(x, Sharing::Auto, None, None)?.inner.clone())
+/// Training data as a tensor, cut from any autograd graph (the model trains, not its inputs).
+fn data(x: &Bound<'_, PyAny>) -> PyResult<Tensor> {
+    Ok(tensor_arg(x)?.detach())
 }
 
 fn metrics_dict<'py>(py: Python<'py>, m: &BTreeMap<String, f64>) -> PyResult<Bound<'py, PyDict>> {
@@ -170,7 +166,7 @@ impl PyKerasSequential {
         seed: Option<u64>,
     ) -> PyResult<Bound<'py, PyTuple>> {
         let validation_data = match validation_data {
-            Some((vx, vy)) => Some((operand(&vx)?, operand(&vy)?)),
+            Some((vx, vy)) => Some((data(&vx)?, data(&vy)?)),
             None => None,
         };
         let opts = FitOptions {
@@ -196,7 +192,7 @@ impl PyKerasSequential {
             let y = y.filter(|y| !y.is_none()).ok_or_else(|| {
                 PyValueError::new_err("fit(x, y): y is missing; pass labels, or a Dataset of (x, y) as x")
             })?;
-            let (x, y) = (operand(x)?, operand(y)?);
+            let (x, y) = (data(x)?, data(y)?);
             py.detach(|| model.fit(&x, &y, &opts))
         }
         .map_err(|e| err(py, e))?;
@@ -221,7 +217,7 @@ impl PyKerasSequential {
         y: &Bound<'py, PyAny>,
         batch_size: Option<usize>,
     ) -> PyResult<Bound<'py, PyDict>> {
-        let (x, y) = (operand(x)?, operand(y)?);
+        let (x, y) = (data(x)?, data(y)?);
         let model = &mut self.inner;
         let m = py.detach(|| model.evaluate(&x, &y, batch_size)).map_err(|e| err(py, e))?;
         metrics_dict(py, &m)
@@ -234,7 +230,7 @@ impl PyKerasSequential {
         x: &Bound<'_, PyAny>,
         batch_size: Option<usize>,
     ) -> PyResult<PyTensor> {
-        let x = operand(x)?;
+        let x = data(x)?;
         let model = &mut self.inner;
         let out = py.detach(|| model.predict(&x, batch_size)).map_err(|e| err(py, e))?;
         Ok(PyTensor::new(out, false))
@@ -246,7 +242,7 @@ impl PyKerasSequential {
         x: &Bound<'py, PyAny>,
         y: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyDict>> {
-        let (x, y) = (operand(x)?, operand(y)?);
+        let (x, y) = (data(x)?, data(y)?);
         let model = &mut self.inner;
         let m = py.detach(|| model.train_on_batch(&x, &y)).map_err(|e| err(py, e))?;
         metrics_dict(py, &m)

@@ -335,7 +335,7 @@ impl PyTensor {
     /// Remove size-1 dimensions (all, or just `dim`; a `dim` of another size is left alone, as
     /// in torch).
     #[pyo3(signature = (dim=None))]
-    fn squeeze(&self, dim: Option<i64>) -> PyResult<PyTensor> {
+    fn squeeze(&self, py: Python<'_>, dim: Option<i64>) -> PyResult<PyTensor> {
         let t = &self.inner;
         let out = match dim {
             Some(d) => {
@@ -351,11 +351,11 @@ impl PyTensor {
                 t.reshape(dims)
             }
         };
-        Python::attach(|py| Ok(self.view_result(out.map_err(|e| to_pyerr(py, e.into()))?)))
+        Ok(self.view_result(out.map_err(|e| to_pyerr(py, e.into()))?))
     }
 
     /// Insert a size-1 dimension at `dim`.
-    fn unsqueeze(&self, dim: i64) -> PyResult<PyTensor> {
+    fn unsqueeze(&self, py: Python<'_>, dim: i64) -> PyResult<PyTensor> {
         let r = self.inner.rank() as i64;
         let d = if dim < 0 { dim + r + 1 } else { dim };
         if d < 0 || d > r {
@@ -364,7 +364,7 @@ impl PyTensor {
             )));
         }
         let out = self.inner.unsqueeze(d as usize);
-        Python::attach(|py| Ok(self.view_result(out.map_err(|e| to_pyerr(py, e.into()))?)))
+        Ok(self.view_result(out.map_err(|e| to_pyerr(py, e.into()))?))
     }
 
     /// Flatten dimensions `start_dim..=end_dim` into one.

@@ -178,16 +178,13 @@ impl PyOptimizer {
     /// Clear every parameter's `.grad` (torch's default `set_to_none=True`), or fill with
     /// zeros when `set_to_none=False`.
     #[pyo3(signature = (set_to_none=true))]
-    fn zero_grad(&self, set_to_none: bool) -> PyResult<()> {
+    fn zero_grad(&self, py: Python<'_>, set_to_none: bool) -> PyResult<()> {
         for (_, slot) in &self.params {
             let mut s = slot.lock().unwrap_or_else(|p| p.into_inner());
             if set_to_none {
                 *s = None;
             } else if let Some(g) = s.as_ref() {
-                *s = Some(
-                    g.zeros_like()
-                        .map_err(|e| Python::attach(|py| candle_numpy::python::to_pyerr(py, e.into())))?,
-                );
+                *s = Some(g.zeros_like().map_err(|e| candle_numpy::python::to_pyerr(py, e.into()))?);
             }
         }
         Ok(())

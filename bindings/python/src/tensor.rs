@@ -12,7 +12,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyList, PyTuple};
 
 use crate::autograd::{self, GradSlot};
-use crate::convert::{convert, parse_device};
+use crate::convert::parse_device;
 use std::sync::Arc;
 
 /// A candle tensor. Create one with `cn.from_numpy`, `cn.tensor`, `cn.as_tensor` or
@@ -123,17 +123,13 @@ pub(crate) enum Operand {
 }
 
 pub(crate) fn operand(other: &Bound<'_, PyAny>) -> PyResult<Operand> {
-    if let Ok(t) = other.cast::<PyTensor>() {
-        return Ok(Operand::Tensor(t.borrow().inner.clone()));
-    }
     // Python numbers only: a one-element array would also extract as f64 (with NumPy's
     // deprecation warning), but is a tensor operand
     if other.is_instance_of::<pyo3::types::PyFloat>() || other.is_instance_of::<pyo3::types::PyInt>() {
         return Ok(Operand::Scalar(other.extract::<f64>()?));
     }
-    // arrays and lists: copied into a tensor
-    let t = convert(other, candle_numpy::Sharing::Auto, None, None)?;
-    Ok(Operand::Tensor(t.inner.clone()))
+    // tensors, and arrays and lists (shared or copied into a tensor)
+    Ok(Operand::Tensor(crate::convert::tensor_arg(other)?))
 }
 
 #[derive(Clone, Copy)]

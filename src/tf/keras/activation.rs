@@ -99,12 +99,7 @@ impl FromStr for Activation {
     }
 }
 
-impl TryFrom<&str> for Activation {
-    type Error = Error;
-    fn try_from(s: &str) -> Result<Self> {
-        s.parse()
-    }
-}
+crate::tf::keras::try_from_str!(Activation);
 
 #[cfg(test)]
 mod tests {

@@ -241,12 +241,7 @@ impl FromStr for Loss {
     }
 }
 
-impl TryFrom<&str> for Loss {
-    type Error = Error;
-    fn try_from(s: &str) -> Result<Self> {
-        s.parse()
-    }
-}
+crate::tf::keras::try_from_str!(Loss);
 
 #[cfg(test)]
 mod tests {

@@ -116,12 +116,7 @@ impl FromStr for Metric {
     }
 }
 
-impl TryFrom<&str> for Metric {
-    type Error = Error;
-    fn try_from(s: &str) -> Result<Self> {
-        s.parse()
-    }
-}
+crate::tf::keras::try_from_str!(Metric);
 
 #[cfg(test)]
 mod tests {

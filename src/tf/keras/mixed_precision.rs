@@ -104,12 +104,7 @@ impl FromStr for Policy {
     }
 }
 
-impl TryFrom<&str> for Policy {
-    type Error = Error;
-    fn try_from(s: &str) -> Result<Self> {
-        s.parse()
-    }
-}
+crate::tf::keras::try_from_str!(Policy);
 
 /// Keras's dynamic loss scale: start at 2^15; a step with non-finite gradients is skipped
 /// and halves the scale; [`growth_interval`](Self::GROWTH_INTERVAL) finite steps in a row

@@ -61,6 +61,20 @@
 //! [`Sequential::set_learning_rate`] between fits), saving whole models (weights only), and
 //! Dense on inputs of rank > 2 (add a [`Flatten`](layers::Flatten)).
 
+/// `TryFrom<&str>` through the type's `FromStr`, so `compile` and the builders take a Keras
+/// name or the typed value alike.
+macro_rules! try_from_str {
+    ($t:ty) => {
+        impl TryFrom<&str> for $t {
+            type Error = crate::error::Error;
+            fn try_from(s: &str) -> crate::error::Result<Self> {
+                s.parse()
+            }
+        }
+    };
+}
+pub(crate) use try_from_str;
+
 mod activation;
 mod history;
 pub mod layers;

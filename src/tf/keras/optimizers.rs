@@ -213,12 +213,7 @@ impl FromStr for Optimizer {
     }
 }
 
-impl TryFrom<&str> for Optimizer {
-    type Error = Error;
-    fn try_from(s: &str) -> Result<Self> {
-        s.parse()
-    }
-}
+crate::tf::keras::try_from_str!(Optimizer);
 
 /// A built optimizer over the model's variables.
 #[derive(Debug)]
