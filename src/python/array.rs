@@ -20,6 +20,11 @@ use crate::python::export::ExportedTensor;
 /// A Python object kept alive as the owner of shared memory. Dropped (decref'd) only where
 /// the GIL can be taken safely: the adopting allocator parks it ([`Release::Defer`]) and the
 /// bindings drain parked owners with the GIL held.
+///
+/// For memory exported through the buffer protocol (bytearray, mmap, bytes, a foreign
+/// exporter) the object held is a `memoryview` of the root exporter: it holds the exporter's
+/// buffer export (a `Py_buffer`) until it is released, so the exporter refuses to resize or
+/// close that memory (`BufferError`) while any tensor shares it, as with `torch.from_numpy`.
 pub struct PyOwner(pub Py<PyAny>);
 
 /// The NumPy dtype of an array, with its byte order, or the error naming it.
@@ -129,7 +134,8 @@ pub fn array_ref_from_ndarray(arr: &Bound<'_, PyUntypedArray>) -> PyResult<Array
             (buffer, std::sync::Arc::new(PyOwner(object.clone_ref(py))) as Owner, object.as_ptr() as usize)
         }
         Root::Other { object } => {
-            (own, std::sync::Arc::new(PyOwner(object.clone_ref(py))) as Owner, object.as_ptr() as usize)
+            let pin = buffer_pin(arr, object.bind(py));
+            (own, std::sync::Arc::new(PyOwner(pin)) as Owner, object.as_ptr() as usize)
         }
     };
     // SAFETY: the memory belongs to a live NumPy array whose root owner `owner` keeps it alive;
@@ -142,6 +148,17 @@ pub fn array_ref_from_ndarray(arr: &Bound<'_, PyUntypedArray>) -> PyResult<Array
         Root::Export(_) => a,
         _ => a.with_owner_identity(identity, Release::Defer),
     })
+}
+
+/// What keeps a non-array root's memory in place: a fresh `memoryview` of the root, which
+/// holds a buffer export on it for as long as the view lives (a bytearray then cannot grow, an
+/// mmap cannot close). A root without the buffer protocol (an `__array_interface__` object)
+/// has no export to hold: the array itself is kept, as NumPy's own views do.
+fn buffer_pin(arr: &Bound<'_, PyUntypedArray>, root: &Bound<'_, PyAny>) -> Py<PyAny> {
+    match PyMemoryView::from(root) {
+        Ok(view) => view.into_any().unbind(),
+        Err(_) => arr.clone().into_any().unbind(),
+    }
 }
 
 /// The bytes an array touches, as a buffer (for roots that are not arrays).
