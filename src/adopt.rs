@@ -33,6 +33,14 @@
 //!   ([`AdoptError::KeyOwnedElsewhere`]), since two owners cannot both be the one to release it.
 //! - **`realloc` copies out**: a `Vec` over adopted memory that grows is moved to memory of
 //!   our own and the adoption released.
+//! - **Read-only is recorded with the block**: a block registered with
+//!   [`register_read_only`] (a read-only array, a `PROT_READ` map) answers true to
+//!   [`is_read_only`] for as long as it stays adopted, so every tensor over that storage (any
+//!   view, however it was derived) can be refused writes by looking at its storage rather
+//!   than at a flag copied along by hand. If the same block is also shared writable at the
+//!   same time (a writable array and a read-only view of it), the block is read-only for all
+//!   of them until the last tensor over it is dropped: the safe side of an ambiguity the
+//!   storage cannot resolve.
 //!
 //! ## Hazards (the same as `torch.from_numpy`)
 //! - Writing to the foreign memory (from NumPy, another thread) while candle computes on it
@@ -98,11 +106,13 @@ struct Slot {
     identity: usize,
     refs: usize,
     release: Release,
+    read_only: bool,
     owner: Option<Owner>,
 }
 
 impl Slot {
-    const EMPTY: Slot = Slot { ptr: 0, len: 0, identity: 0, refs: 0, release: Release::Drop, owner: None };
+    const EMPTY: Slot =
+        Slot { ptr: 0, len: 0, identity: 0, refs: 0, release: Release::Drop, read_only: false, owner: None };
 
     fn is_live(&self) -> bool {
         self.owner.is_some()
@@ -198,15 +208,17 @@ impl Registry {
         self.slots[i] = Slot::EMPTY;
     }
 
-    /// Add a registration; returns the owner handle back when the block was already adopted
-    /// for the same identity (only a reference count is added then).
-    fn register(
+    /// Add a registration, recording whether it is read-only (a block is read-only once any
+    /// live registration of it was); returns the owner handle back when the block was already
+    /// adopted for the same identity (only a reference count is added then).
+    fn register_as(
         &mut self,
         ptr: usize,
         len: usize,
         identity: usize,
         owner: Owner,
         release: Release,
+        read_only: bool,
     ) -> Result<Option<Owner>, AdoptError> {
         if let Some(i) = self.find(ptr) {
             let s = &mut self.slots[i];
@@ -214,13 +226,14 @@ impl Registry {
                 return Err(AdoptError::KeyOwnedElsewhere { address: ptr, len });
             }
             s.refs += 1;
+            s.read_only |= read_only;
             return Ok(Some(owner));
         }
         if self.live >= MAX_ADOPTED {
             return Err(AdoptError::Full { limit: MAX_ADOPTED });
         }
         let i = self.free_slot_for(ptr);
-        self.slots[i] = Slot { ptr, len, identity, refs: 1, release, owner: Some(owner) };
+        self.slots[i] = Slot { ptr, len, identity, refs: 1, release, read_only, owner: Some(owner) };
         self.live += 1;
         bucket(ptr).fetch_add(1, Ordering::Relaxed);
         ADOPTED.fetch_add(1, Ordering::Release);
@@ -269,11 +282,34 @@ pub fn register(
     owner: Owner,
     release: Release,
 ) -> Result<(), AdoptError> {
+    register_access(ptr, len, identity, owner, release, false)
+}
+
+/// [`register`] for memory that must never be written (a read-only array, a read-only map):
+/// [`is_read_only`] answers true for the block until its last registration is released.
+pub fn register_read_only(
+    ptr: *const u8,
+    len: usize,
+    identity: usize,
+    owner: Owner,
+    release: Release,
+) -> Result<(), AdoptError> {
+    register_access(ptr, len, identity, owner, release, true)
+}
+
+fn register_access(
+    ptr: *const u8,
+    len: usize,
+    identity: usize,
+    owner: Owner,
+    release: Release,
+    read_only: bool,
+) -> Result<(), AdoptError> {
     if !installed() {
         return Err(AdoptError::NotInstalled);
     }
     let mut reg = lock();
-    match reg.register(ptr as usize, len, identity, owner, release) {
+    match reg.register_as(ptr as usize, len, identity, owner, release, read_only) {
         Ok(None) => Ok(()),
         Ok(Some(duplicate)) => {
             // a second handle to the same identity: drop it after the lock is released
@@ -289,6 +325,17 @@ pub fn register(
 pub fn adoption_count(ptr: *const u8, len: usize) -> usize {
     let reg = lock();
     reg.find(ptr as usize).map(|i| &reg.slots[i]).filter(|s| s.len == len).map_or(0, |s| s.refs)
+}
+
+/// Whether `(ptr, len)` is adopted as read-only memory (see [`register_read_only`]): the
+/// storage of every tensor over it must never be written. Lock-free (one atomic load) while
+/// nothing is adopted or the address's filter bucket is empty.
+pub fn is_read_only(ptr: *const u8, len: usize) -> bool {
+    if ADOPTED.load(Ordering::Acquire) == 0 || bucket(ptr as usize).load(Ordering::Relaxed) == 0 {
+        return false;
+    }
+    let reg = lock();
+    reg.find(ptr as usize).map(|i| &reg.slots[i]).is_some_and(|s| s.len == len && s.read_only)
 }
 
 /// Number of distinct blocks adopted right now.
@@ -522,7 +569,7 @@ mod tests {
                     let len = 64 + 64 * (next() % 2) as usize;
                     let id = (next() % 2) as usize;
                     if next() % 2 == 0 {
-                        let got = reg.register(ptr, len, id, Arc::new(()), Release::Drop);
+                        let got = reg.register_as(ptr, len, id, Arc::new(()), Release::Drop, false);
                         match model.get_mut(&ptr) {
                             Some((l, i, refs)) if *l == len && *i == id => {
                                 assert!(matches!(got, Ok(Some(_))), "step {step}");

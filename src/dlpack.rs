@@ -458,7 +458,8 @@ pub fn device_of(t: &Tensor) -> DLDevice {
 ///
 /// The export holds a clone of the tensor (so its storage stays valid, candle never reallocates
 /// it) plus the shape and strides arrays, until its deleter runs. The read-only flag is set
-/// when `opts.read_only` asks for it or the tensor is a broadcast (stride-0) view. A legacy
+/// when `opts.read_only` asks for it, the tensor is a broadcast (stride-0) view, or its
+/// storage is read-only memory ([`crate::export::storage_is_read_only`]). A legacy
 /// export of read-only memory is refused (legacy DLPack cannot say read-only), unless it is a
 /// copy. Tensors on other devices (Metal) are refused with [`Error::NotOnCpu`].
 pub fn export(t: &Tensor, opts: &ExportOptions) -> Result<Exported> {
@@ -471,9 +472,7 @@ pub fn export(t: &Tensor, opts: &ExportOptions) -> Result<Exported> {
     }
     let t = if opts.copy { t.force_contiguous()? } else { t.clone() };
     let np = NpDType::from_candle(t.dtype())?;
-    // (an empty tensor has no elements to alias, whatever its strides)
-    let broadcast = t.elem_count() > 0 && t.dims().iter().zip(t.stride()).any(|(&n, &s)| n > 1 && s == 0);
-    let read_only = !opts.copy && (opts.read_only || broadcast);
+    let read_only = !opts.copy && (opts.read_only || crate::export::is_read_only(&t));
     if opts.version.is_none() && read_only {
         return Err(refused(
             EXPORT,

@@ -150,8 +150,7 @@ impl ArrayRef {
             }
             None => Buffer { ptr, len },
         };
-        // broadcast axes of non-empty tensors (candle gives empty tensors zero strides too)
-        let readonly = t.elem_count() > 0 && t.dims().iter().zip(t.stride()).any(|(&n, &s)| n > 1 && s == 0);
+        let readonly = is_read_only(t);
         let owner = Arc::new(TensorOwner { tensor: t.clone(), base });
         // SAFETY: the buffer is (part of) the tensor's CPU storage, which candle never
         // reallocates and which the owner keeps alive; the layout is candle's own, so every
@@ -297,6 +296,24 @@ where
 /// Start address and byte length of the storage block a CPU tensor lives in.
 pub fn storage_range(t: &Tensor) -> Result<(*const u8, usize)> {
     storage_ptr(t)
+}
+
+/// Whether `t`'s storage is read-only memory: foreign memory shared read-only (a read-only
+/// array, a read-only memory map), as recorded by the adopting allocator
+/// ([`crate::adopt::register_read_only`]). Every tensor over that storage answers the same,
+/// however it was derived (a slice, a view, a dataset row), so write paths check this rather
+/// than a flag carried along. False for non-CPU tensors.
+pub fn storage_is_read_only(t: &Tensor) -> bool {
+    storage_ptr(t).is_ok_and(|(ptr, len)| crate::adopt::is_read_only(ptr, len))
+}
+
+/// Whether writes through `t` must be refused: its storage is read-only
+/// ([`storage_is_read_only`]) or it is a broadcast (a stride-0 axis of length > 1, several
+/// elements at one address; candle gives empty tensors zero strides too, and those have
+/// nothing to protect).
+pub fn is_read_only(t: &Tensor) -> bool {
+    let broadcast = t.elem_count() > 0 && t.dims().iter().zip(t.stride()).any(|(&n, &s)| n > 1 && s == 0);
+    broadcast || storage_is_read_only(t)
 }
 
 /// Byte range `[lo, hi)` of memory a CPU tensor's elements touch, or `None` for empty or

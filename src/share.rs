@@ -281,10 +281,12 @@ fn adopt_foreign(a: &ArrayRef, dtype: DType) -> Result<(CpuStorage, usize)> {
     let isz = dtype.size_in_bytes();
     let buffer = a.buffer();
     let n = buffer.len / isz;
-    crate::adopt::register(buffer.ptr, n * isz, a.owner_identity(), a.owner().clone(), a.release())?;
+    let register = if a.is_readonly() { crate::adopt::register_read_only } else { crate::adopt::register };
+    register(buffer.ptr, n * isz, a.owner_identity(), a.owner().clone(), a.release())?;
     // SAFETY: share_plan checked that the buffer start is aligned for `dtype` and non-empty;
     // the buffer is readable (and, unless the caller opted into read-only sharing, writable)
-    // memory the owner keeps alive, now registered under exactly (ptr, n * isz): when candle
+    // memory the owner keeps alive (read-only memory is registered as such, and every write
+    // path checks `storage_is_read_only` first), now registered under exactly (ptr, n * isz): when candle
     // frees this Vec (len = capacity = n), the adopting allocator intercepts that key and
     // releases the owner instead of freeing, and it copies out on realloc. Every element type
     // here is plain bits, so any byte pattern is a valid value.

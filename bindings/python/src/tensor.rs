@@ -20,8 +20,10 @@ use std::sync::Arc;
 #[pyclass(module = "candle_numpy", name = "Tensor", weakref)]
 pub struct PyTensor {
     pub inner: Tensor,
-    /// The tensor shares read-only memory (a read-only array, a broadcast): in-place writes
-    /// are refused and exports are read-only.
+    /// The tensor was made read-only by its source although its storage is not read-only
+    /// memory (a read-only NumPy view of another tensor's memory); carried to views of it.
+    /// Read-only storage (read-only arrays and maps shared without a copy) and broadcasts are
+    /// not recorded here but read off the tensor itself: see [`PyTensor::read_only`].
     pub readonly: bool,
     /// The gradient slot when this tensor is a leaf variable (see `autograd`).
     pub grad: Option<Arc<GradSlot>>,
@@ -43,11 +45,6 @@ impl Drop for PyTensor {
 
 impl PyTensor {
     pub fn new(inner: Tensor, readonly: bool) -> Self {
-        // a broadcast (stride-0 axis of length > 1) of a non-empty tensor: candle gives empty
-        // tensors zero strides too, and those have nothing to protect
-        let readonly = readonly
-            || (inner.elem_count() > 0
-                && inner.dims().iter().zip(inner.stride()).any(|(&n, &s)| n > 1 && s == 0));
         let grad = inner.is_variable().then(|| autograd::slot_for(&inner));
         PyTensor { inner, readonly, grad }
     }
@@ -64,6 +61,14 @@ impl PyTensor {
         PyTensor::new(autograd::record(t), self.readonly && shares)
     }
 
+    /// Whether writes through this tensor are refused: its storage is read-only memory (asked
+    /// of the adopting allocator's registry, so every view, row or element over that storage
+    /// answers the same however it was made), it is a broadcast, or its source made it
+    /// read-only (`readonly`).
+    pub(crate) fn read_only(&self) -> bool {
+        self.readonly || candle_numpy::export::is_read_only(&self.inner)
+    }
+
     pub(crate) fn check_writable(&self, op: &'static str) -> PyResult<()> {
         if self.inner.is_variable() && autograd::is_grad_enabled() {
             return Err(pyo3::exceptions::PyRuntimeError::new_err(format!(
@@ -71,7 +76,7 @@ impl PyTensor {
                  wrap the update in `with cn.torch.no_grad():` (as optimizers do)"
             )));
         }
-        if self.readonly {
+        if self.read_only() {
             return Err(Error::ReadOnly {
                 operation: op,
                 fix: "this tensor shares read-only memory (a read-only array or a broadcast); \
@@ -215,7 +220,7 @@ impl PyTensor {
     /// Whether this tensor shares read-only memory (in-place writes are refused).
     #[getter]
     fn is_readonly(&self) -> bool {
-        self.readonly
+        self.read_only()
     }
 
     fn __len__(&self) -> PyResult<usize> {
@@ -227,7 +232,7 @@ impl PyTensor {
     #[pyo3(signature = (force=false))]
     fn numpy<'py>(&self, py: Python<'py>, force: bool) -> PyResult<Bound<'py, PyAny>> {
         if self.inner.device().is_cpu() {
-            return tensor_to_numpy(py, &self.inner, self.readonly);
+            return tensor_to_numpy(py, &self.inner, self.read_only());
         }
         if !force {
             return Err(Error::NotOnCpu {
@@ -529,7 +534,7 @@ impl PyTensor {
         copy: Option<bool>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let dlpack = candle_numpy::python::dlpack::tensor_dlpack;
-        dlpack(py, &self.inner, self.readonly, stream, max_version, dl_device, copy)
+        dlpack(py, &self.inner, self.read_only(), stream, max_version, dl_device, copy)
     }
 
     /// `(device_type, device_id)` as DLPack numbers devices: `(1, 0)` on the CPU, `(2, N)` on
