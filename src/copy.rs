@@ -404,15 +404,17 @@ unsafe impl Send for SendPtr {}
 // SAFETY: as above.
 unsafe impl Sync for SendPtr {}
 
-/// A `Vec` of `n` elements filled by `fill`, which must initialise every element.
-fn filled_vec<D>(n: usize, fill: impl FnOnce(&mut [MaybeUninit<D>])) -> Vec<D> {
-    let mut v = Vec::with_capacity(n);
+/// A `Vec` of `n` elements filled by `fill`, which must initialise every element. The buffer
+/// is allocated fallibly: a failure is [`Error::AllocationFailed`], not an abort.
+fn filled_vec<D>(n: usize, fill: impl FnOnce(&mut [MaybeUninit<D>])) -> Result<Vec<D>> {
+    let mut v = Vec::new();
+    v.try_reserve_exact(n).map_err(|_| Error::allocation::<D>("copying an array", n))?;
     advise_huge_pages(v.spare_capacity_mut());
     fill(&mut v.spare_capacity_mut()[..n]);
     // SAFETY: every caller's `fill` writes all n elements (gather_into and memcpy_into write
     // exactly out.len() elements; unit tests compare every value).
     unsafe { v.set_len(n) };
-    v
+    Ok(v)
 }
 
 /// Ask the kernel for transparent huge pages on a large fresh buffer before first touch: with
@@ -482,7 +484,7 @@ pub(crate) fn copy_into<S: CastTo<D>, D: Send + 'static>(
     }
 }
 
-fn to_vec<S: CastTo<D>, D: Send + 'static>(src: &ArrayRef, threads: bool) -> Vec<D> {
+fn to_vec<S: CastTo<D>, D: Send + 'static>(src: &ArrayRef, threads: bool) -> Result<Vec<D>> {
     filled_vec(src.len(), |out| copy_into::<S, D>(src, out, threads))
 }
 
@@ -603,16 +605,16 @@ pub fn copy_to_storage_with(src: &ArrayRef, target: Option<DType>, threads: bool
         }
     }
     Ok(with_source!(np, S => match target {
-        DType::U8 => CpuStorage::U8(to_vec::<S, u8>(src, threads)),
-        DType::U32 => CpuStorage::U32(to_vec::<S, u32>(src, threads)),
-        DType::I16 => CpuStorage::I16(to_vec::<S, i16>(src, threads)),
-        DType::I32 => CpuStorage::I32(to_vec::<S, i32>(src, threads)),
-        DType::I64 => CpuStorage::I64(to_vec::<S, i64>(src, threads)),
-        DType::F16 => CpuStorage::F16(to_vec::<S, f16>(src, threads)),
-        DType::BF16 => CpuStorage::BF16(to_vec::<S, bf16>(src, threads)),
-        DType::F32 => CpuStorage::F32(to_vec::<S, f32>(src, threads)),
-        DType::F64 => CpuStorage::F64(to_vec::<S, f64>(src, threads)),
-        DType::F8E4M3 => CpuStorage::F8E4M3(to_vec::<S, F8E4M3>(src, threads)),
+        DType::U8 => CpuStorage::U8(to_vec::<S, u8>(src, threads)?),
+        DType::U32 => CpuStorage::U32(to_vec::<S, u32>(src, threads)?),
+        DType::I16 => CpuStorage::I16(to_vec::<S, i16>(src, threads)?),
+        DType::I32 => CpuStorage::I32(to_vec::<S, i32>(src, threads)?),
+        DType::I64 => CpuStorage::I64(to_vec::<S, i64>(src, threads)?),
+        DType::F16 => CpuStorage::F16(to_vec::<S, f16>(src, threads)?),
+        DType::BF16 => CpuStorage::BF16(to_vec::<S, bf16>(src, threads)?),
+        DType::F32 => CpuStorage::F32(to_vec::<S, f32>(src, threads)?),
+        DType::F64 => CpuStorage::F64(to_vec::<S, f64>(src, threads)?),
+        DType::F8E4M3 => CpuStorage::F8E4M3(to_vec::<S, F8E4M3>(src, threads)?),
         other => return Err(Error::UnsupportedDType {
             dtype: format!("{other:?}"),
             reason: "packed sub-byte candle dtypes cannot be a copy target",
@@ -681,9 +683,9 @@ impl ElementBytes {
 }
 
 /// Gather `src` into C-order bytes in byte order `order` (swapping when it differs from the
-/// array's own). For writing files.
-pub fn to_bytes(src: &ArrayRef, order: ByteOrder) -> ElementBytes {
-    fn go<T: CastTo<T> + Send>(src: &ArrayRef, swap: bool) -> Vec<T> {
+/// array's own). For writing files. An allocation failure is [`Error::AllocationFailed`].
+pub fn to_bytes(src: &ArrayRef, order: ByteOrder) -> Result<ElementBytes> {
+    fn go<T: CastTo<T> + Send>(src: &ArrayRef, swap: bool) -> Result<Vec<T>> {
         filled_vec(src.len(), |out| {
             if !swap && src.is_c_contiguous() && !out.is_empty() {
                 memcpy_into(src.data_ptr(), out, true)
@@ -693,12 +695,12 @@ pub fn to_bytes(src: &ArrayRef, order: ByteOrder) -> ElementBytes {
         })
     }
     let swap = src.dtype().has_byte_order() && src.byte_order() != order;
-    ElementBytes(match src.dtype().itemsize() {
-        1 => ElementVec::B1(go::<u8>(src, false)),
-        2 => ElementVec::B2(go::<u16>(src, swap)),
-        4 => ElementVec::B4(go::<u32>(src, swap)),
-        _ => ElementVec::B8(go::<u64>(src, swap)),
-    })
+    Ok(ElementBytes(match src.dtype().itemsize() {
+        1 => ElementVec::B1(go::<u8>(src, false)?),
+        2 => ElementVec::B2(go::<u16>(src, swap)?),
+        4 => ElementVec::B4(go::<u32>(src, swap)?),
+        _ => ElementVec::B8(go::<u64>(src, swap)?),
+    }))
 }
 
 /// Whether a copy of `src` to `target` is a byte-exact same-dtype copy (no cast, no swap).

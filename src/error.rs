@@ -343,6 +343,21 @@ pub enum Error {
         limit: usize,
     },
 
+    /// A buffer could not be allocated (the process is out of memory or address space, e.g.
+    /// under `RLIMIT_AS`). Large buffers are allocated fallibly so this is an error, not an
+    /// abort of the process.
+    #[error(
+        "out of memory: {operation} needs a buffer of {bytes} bytes ({gib:.2} GiB) that could not be \
+         allocated; free memory, or work on smaller pieces",
+        gib = *bytes as f64 / (1u64 << 30) as f64
+    )]
+    AllocationFailed {
+        /// The operation.
+        operation: &'static str,
+        /// The size asked for, in bytes.
+        bytes: usize,
+    },
+
     /// The caller asked a long computation to stop (Ctrl-C in Python).
     #[error("{operation} was interrupted")]
     Interrupted {
@@ -623,6 +638,11 @@ impl Error {
                 | Error::SharingUnavailable
                 | Error::Adoption(_)
         )
+    }
+
+    /// An allocation failure of `count` elements of `T` during `operation`.
+    pub(crate) fn allocation<T>(operation: &'static str, count: usize) -> Self {
+        Error::AllocationFailed { operation, bytes: count.saturating_mul(std::mem::size_of::<T>()) }
     }
 
     pub(crate) fn npy(reason: impl Into<String>) -> Self {

@@ -368,9 +368,14 @@ pub fn read_array<R: Read>(r: &mut R) -> Result<ArrayRef> {
 /// Read exactly `len` bytes, then insist the stream ends there.
 fn read_data<R: Read>(r: &mut R, len: usize) -> Result<Vec<u8>> {
     // read in bounded steps so a lying header cannot make us allocate its claim up front
-    let mut bytes = Vec::with_capacity(len.min(1 << 26));
-    let got =
-        r.take(len as u64).read_to_end(&mut bytes).map_err(|e| Error::npy(format!("reading data: {e}")))?;
+    let mut bytes = Vec::new();
+    let first = len.min(UNTRUSTED_PREALLOC);
+    bytes.try_reserve_exact(first).map_err(|_| Error::allocation::<u8>("reading .npy data", first))?;
+    // read_to_end grows fallibly, reporting a failure as ErrorKind::OutOfMemory
+    let got = r.take(len as u64).read_to_end(&mut bytes).map_err(|e| match e.kind() {
+        std::io::ErrorKind::OutOfMemory => Error::allocation::<u8>("reading .npy data", len),
+        _ => Error::npy(format!("reading data: {e}")),
+    })?;
     if got < len {
         return Err(Error::npy(format!(
             "truncated: the header promises {len} bytes of data, the file has {got}"
@@ -437,7 +442,7 @@ fn read_sized<R: Read>(r: &mut R, opts: &Options, available: Option<u64>) -> Res
 }
 
 /// Bytes allocated up front for the data of a stream whose length is unknown.
-const UNTRUSTED_PREALLOC: usize = 64 << 20;
+pub(crate) const UNTRUSTED_PREALLOC: usize = 64 << 20;
 
 /// Read the data of `h` (a native-order dtype candle holds exactly, non-empty) straight into a
 /// tensor's storage. At most `prealloc` bytes are allocated before data arrives; the storage
@@ -451,17 +456,10 @@ pub(crate) fn read_exact_typed<R: Read>(r: &mut R, h: &Header, prealloc: usize) 
     ) -> Result<Tensor> {
         let n = h.len();
         let size = std::mem::size_of::<T>();
-        let mut v: Vec<T> = zeroed_vec(n.min((prealloc / size).max(1)));
+        let mut v: Vec<T> = zeroed_vec(n.min((prealloc / size).max(1)))?;
         let mut got = 0;
         loop {
-            // SAFETY: T is a plain-bits number type (every byte pattern valid, no padding), so
-            // its initialised elements may be viewed and overwritten as bytes.
-            let bytes = unsafe {
-                std::slice::from_raw_parts_mut(
-                    v.as_mut_ptr().cast::<u8>(),
-                    std::mem::size_of_val(v.as_slice()),
-                )
-            };
+            let bytes = as_bytes_mut(&mut v);
             while got < bytes.len() {
                 match r.read(&mut bytes[got..]) {
                     Ok(0) => break,
@@ -473,10 +471,9 @@ pub(crate) fn read_exact_typed<R: Read>(r: &mut R, h: &Header, prealloc: usize) 
             if got < bytes.len() || v.len() == n {
                 break;
             }
-            // the stream has delivered all we allocated: grow toward n (any initialised value
-            // will do as filler, the next reads overwrite it)
-            let filler = v[0];
-            v.resize(n.min(v.len().saturating_mul(2)), filler);
+            // the stream has delivered all we allocated: grow toward n
+            let want = n.min(v.len().saturating_mul(2));
+            grow(&mut v, want)?;
         }
         let len = n * size;
         if got < len {
@@ -512,33 +509,47 @@ pub(crate) fn read_exact_typed<R: Read>(r: &mut R, h: &Header, prealloc: usize) 
 /// A `Vec<T>` of `n` elements whose bytes `fill` writes (they start zeroed): how readers put
 /// file bytes straight into a tensor's storage without an intermediate buffer.
 pub(crate) fn filled_vec<T: Element>(n: usize, fill: impl FnOnce(&mut [u8]) -> Result<()>) -> Result<Vec<T>> {
-    let mut v: Vec<T> = zeroed_vec(n);
-    // SAFETY: T is a plain-bits number type (every byte pattern valid, no padding), so its
-    // initialised elements may be viewed and overwritten as bytes; the view ends before `v` is
-    // used again.
-    let bytes = unsafe {
-        std::slice::from_raw_parts_mut(v.as_mut_ptr().cast::<u8>(), std::mem::size_of_val(v.as_slice()))
-    };
-    fill(bytes)?;
+    let mut v: Vec<T> = zeroed_vec(n)?;
+    fill(as_bytes_mut(&mut v))?;
     Ok(v)
 }
 
+/// The elements of `v` as bytes, to be overwritten with file or network data.
+pub(crate) fn as_bytes_mut<T: Element>(v: &mut [T]) -> &mut [u8] {
+    // SAFETY: T is a plain-bits number type (every byte pattern valid, no padding, see
+    // `Element`), so its initialised elements may be viewed and overwritten as bytes; the view
+    // borrows `v` mutably, so nothing else uses the elements meanwhile.
+    unsafe { std::slice::from_raw_parts_mut(v.as_mut_ptr().cast::<u8>(), std::mem::size_of_val(v)) }
+}
+
+/// Grow the non-empty `v` to `len` elements, fallibly (an allocation failure is
+/// [`Error::AllocationFailed`]); the new elements hold copies of `v[0]` until overwritten.
+pub(crate) fn grow<T: Element>(v: &mut Vec<T>, len: usize) -> Result<()> {
+    let more = len.saturating_sub(v.len());
+    v.try_reserve_exact(more).map_err(|_| Error::allocation::<T>("reading tensor data", len))?;
+    let filler = v[0];
+    v.resize(len, filler);
+    Ok(())
+}
+
 /// A Vec of `n` all-zero-bits elements, from zeroed pages (no writing pass for large sizes).
-pub(crate) fn zeroed_vec<T: Element>(n: usize) -> Vec<T> {
+/// Allocated fallibly: a failure (or a size past the address space) is
+/// [`Error::AllocationFailed`] naming the size, never an abort.
+pub(crate) fn zeroed_vec<T: Element>(n: usize) -> Result<Vec<T>> {
     if n == 0 || std::mem::size_of::<T>() == 0 {
-        return Vec::new();
+        return Ok(Vec::new());
     }
-    let layout = std::alloc::Layout::array::<T>(n).expect("size checked when the header was parsed");
-    // SAFETY: the layout has non-zero size; the pointer is checked for null; all-zero bits are
-    // a valid value of every Element type (integers, IEEE floats, bool false); the Vec is
-    // given the same layout the block was allocated with.
-    unsafe {
-        let ptr = std::alloc::alloc_zeroed(layout).cast::<T>();
-        if ptr.is_null() {
-            std::alloc::handle_alloc_error(layout);
-        }
-        Vec::from_raw_parts(ptr, n, n)
+    let failed = || Error::allocation::<T>("allocating tensor storage", n);
+    let layout = std::alloc::Layout::array::<T>(n).map_err(|_| failed())?;
+    // SAFETY: the layout has non-zero size and is allocated with the global allocator.
+    let ptr = unsafe { std::alloc::alloc_zeroed(layout) }.cast::<T>();
+    if ptr.is_null() {
+        return Err(failed());
     }
+    // SAFETY: a non-null block of exactly `layout` (n elements of T) from the global allocator;
+    // all-zero bits are a valid value of every Element type (integers, IEEE floats, bool
+    // false), so all n elements are initialised.
+    Ok(unsafe { Vec::from_raw_parts(ptr, n, n) })
 }
 
 /// Load a `.npy` file as a CPU tensor (dtype by the table).
@@ -645,7 +656,7 @@ pub fn write_array<W: Write>(w: &mut W, a: &ArrayRef, opts: &WriteOptions) -> Re
     w.write_all(&header.to_bytes()).map_err(io)?;
     // Fortran order is the C order of the transposed array
     let src = if header.fortran_order { a.transposed() } else { a.clone() };
-    let bytes = crate::copy::to_bytes(&src, header.byte_order);
+    let bytes = crate::copy::to_bytes(&src, header.byte_order)?;
     w.write_all(bytes.as_bytes()).map_err(io)?;
     Ok(())
 }
@@ -662,13 +673,38 @@ pub fn save_with(path: impl AsRef<Path>, t: &Tensor, opts: &WriteOptions) -> Res
 }
 
 /// Save any array of the table (e.g. `int8`, `bool`, big-endian data) as `.npy`.
+///
+/// The file is written next to `path` and renamed over it at the end (as [`save_npz`] and
+/// `safetensors::save` do), so a file that is memory-mapped (tensors from `load_mmap`) is
+/// never rewritten or truncated under its readers: they keep the old contents.
 pub fn save_array(path: impl AsRef<Path>, a: &ArrayRef, opts: &WriteOptions) -> Result<()> {
     let path = path.as_ref();
-    let file =
-        File::create(path).map_err(|source| Error::Io { operation: "create", path: path.into(), source })?;
-    let mut w = BufWriter::with_capacity(1 << 20, file);
-    write_array(&mut w, a, opts).map_err(|e| e.in_file(path))?;
-    w.flush().map_err(|source| Error::Io { operation: "write", path: path.into(), source })
+    write_replacing(path, |w| write_array(w, a, opts).map_err(|e| e.in_file(path)))
+}
+
+/// Write a file through `body` into a temporary file in `path`'s directory, then rename it
+/// over `path` (atomic on POSIX file systems). The temporary file is removed on failure.
+fn write_replacing(
+    path: &Path,
+    body: impl FnOnce(&mut BufWriter<File>) -> Result<()>,
+) -> Result<()> {
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let io = |operation| move |source| Error::Io { operation, path: path.into(), source };
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = path.with_file_name(format!(".{name}.{}.{n}.tmp", std::process::id()));
+    let written = (|| {
+        let file = File::create(&tmp).map_err(io("create"))?;
+        let mut w = BufWriter::with_capacity(1 << 20, file);
+        body(&mut w)?;
+        w.flush().map_err(io("write"))?;
+        drop(w);
+        std::fs::rename(&tmp, path).map_err(io("rename a temporary file over"))
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
 }
 
 /// Load every array of a `.npz` archive (stored or deflated), in archive order, with the
@@ -719,20 +755,20 @@ pub fn save_npz_arrays<S: AsRef<str>>(
 ) -> Result<()> {
     let path = path.as_ref();
     let zip_err = |source| Error::Zip { path: path.into(), source };
-    let file =
-        File::create(path).map_err(|source| Error::Io { operation: "create", path: path.into(), source })?;
-    let mut zw = zip::ZipWriter::new(BufWriter::with_capacity(1 << 20, file));
-    for (name, a) in arrays {
-        let method = if compress { zip::CompressionMethod::Deflated } else { zip::CompressionMethod::Stored };
-        let options = zip::write::SimpleFileOptions::default()
-            .compression_method(method)
-            .large_file(a.nbytes() >= u32::MAX as usize / 2);
-        zw.start_file(format!("{}.npy", name.as_ref()), options).map_err(zip_err)?;
-        write_array(&mut zw, a, &WriteOptions::default())?;
-    }
-    let mut inner = zw.finish().map_err(zip_err)?;
-    inner.flush().map_err(|source| Error::Io { operation: "write", path: path.into(), source })?;
-    Ok(())
+    write_replacing(path, |w| {
+        let mut zw = zip::ZipWriter::new(w);
+        for (name, a) in arrays {
+            let method =
+                if compress { zip::CompressionMethod::Deflated } else { zip::CompressionMethod::Stored };
+            let options = zip::write::SimpleFileOptions::default()
+                .compression_method(method)
+                .large_file(a.nbytes() >= u32::MAX as usize / 2);
+            zw.start_file(format!("{}.npy", name.as_ref()), options).map_err(zip_err)?;
+            write_array(&mut zw, a, &WriteOptions::default())?;
+        }
+        zw.finish().map_err(zip_err)?;
+        Ok(())
+    })
 }
 
 #[cfg(test)]

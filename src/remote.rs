@@ -316,11 +316,20 @@ async fn fetch_array<S: ObjectStore + ?Sized>(
         };
     }
     // byte-swapped, widened (int8, uint16, bool, uint64) or empty: the bytes, then the copy kernel
-    let mut bytes = Vec::with_capacity(expected as usize);
+    let mut bytes: Vec<u8> = Vec::new();
     if expected > 0 {
         let mut chunks = body(store, url, data).await?.into_stream();
         while let Some(chunk) = chunks.next().await {
-            bytes.extend_from_slice(&chunk.map_err(|e| store_error(url, e))?);
+            let chunk = chunk.map_err(|e| store_error(url, e))?;
+            // grow as bytes arrive (never to the size the header claims up front), fallibly
+            let want = bytes.len().saturating_add(chunk.len());
+            if want > bytes.capacity() {
+                let target = want.max(bytes.capacity().saturating_mul(2)).min(expected.max(want as u64) as usize);
+                bytes
+                    .try_reserve_exact(target - bytes.len())
+                    .map_err(|_| Error::allocation::<u8>("reading an object", target))?;
+            }
+            bytes.extend_from_slice(&chunk);
         }
     }
     if (bytes.len() as u64) < expected {
@@ -347,12 +356,13 @@ where
     T: candle_core::WithDType + Element,
     S: ObjectStore + ?Sized,
 {
-    let mut v: Vec<T> = npy::zeroed_vec(header.len());
-    let len = std::mem::size_of_val(v.as_slice());
-    // SAFETY: T is a plain-bits number type (every byte pattern valid, no padding, see
-    // `Element`), so the initialised elements may be overwritten through a byte view; the view
-    // covers exactly the Vec's initialised elements and is dropped before the Vec is used again.
-    let dst = unsafe { std::slice::from_raw_parts_mut(v.as_mut_ptr().cast::<u8>(), len) };
+    // The header's size is a claim: allocate a bounded first block and grow (fallibly) only
+    // as the object actually delivers bytes, so a lying header or object size cannot make us
+    // allocate (or abort on) more than arrives.
+    let n = header.len();
+    let size = std::mem::size_of::<T>();
+    let len = n.saturating_mul(size);
+    let mut v: Vec<T> = npy::zeroed_vec(n.min((npy::UNTRUSTED_PREALLOC / size).max(1)))?;
     let mut got = 0usize;
     let mut chunks = body(store, url, data).await?.into_stream();
     while let Some(chunk) = chunks.next().await {
@@ -363,7 +373,11 @@ where
                 "size mismatch: the object sent more than the {len} bytes expected"
             )));
         }
-        dst[got..end].copy_from_slice(&chunk);
+        if end > v.len() * size {
+            let want = end.div_ceil(size).max(v.len().saturating_mul(2)).min(n);
+            npy::grow(&mut v, want)?;
+        }
+        npy::as_bytes_mut(&mut v)[got..end].copy_from_slice(&chunk);
         got = end;
     }
     if got < len {

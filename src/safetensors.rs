@@ -302,7 +302,8 @@ fn read_tensor<R: Read>(r: &mut R, entry: &TensorEntry) -> Result<Tensor> {
         });
     }
     // widening dtypes (and big-endian hosts): the bytes, then the copy kernel
-    let mut bytes = Vec::with_capacity(nbytes);
+    let mut bytes = Vec::new();
+    bytes.try_reserve_exact(nbytes).map_err(|_| Error::allocation::<u8>("reading safetensors data", nbytes))?;
     let got = r
         .take(nbytes as u64)
         .read_to_end(&mut bytes)
@@ -526,7 +527,14 @@ impl View for Entry {
             // hazard, as for every shared array; see crate::adopt.)
             return Cow::Borrowed(unsafe { std::slice::from_raw_parts(a.data_ptr(), a.nbytes()) });
         }
-        Cow::Owned(crate::copy::to_bytes(a, ByteOrder::Little).as_bytes().to_vec())
+        // `View::data` cannot fail: an allocation failure here (a strided or big-endian tensor
+        // being saved) is reported the way an infallible allocation would be
+        match crate::copy::to_bytes(a, ByteOrder::Little) {
+            Ok(bytes) => Cow::Owned(bytes.as_bytes().to_vec()),
+            Err(_) => std::alloc::handle_alloc_error(
+                std::alloc::Layout::array::<u8>(a.nbytes()).unwrap_or(std::alloc::Layout::new::<u8>()),
+            ),
+        }
     }
     fn data_len(&self) -> usize {
         self.array.nbytes()

@@ -147,7 +147,7 @@ fn reference(a: &ArrayRef) -> Option<Vec<u8>> {
 }
 
 fn tensor_bytes(t: &Tensor) -> Vec<u8> {
-    to_bytes(&ArrayRef::from_tensor(t).unwrap(), ByteOrder::NATIVE).as_bytes().to_vec()
+    to_bytes(&ArrayRef::from_tensor(t).unwrap(), ByteOrder::NATIVE).unwrap().as_bytes().to_vec()
 }
 
 proptest! {

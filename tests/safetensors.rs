@@ -54,7 +54,7 @@ fn assert_same(name: &str, got: &Tensor, want: &Tensor) {
     assert_eq!(got.dims(), want.dims(), "{name}");
     let bits = |t: &Tensor| -> Vec<u8> {
         let a = ArrayRef::from_tensor(&t.contiguous().unwrap()).unwrap();
-        candle_numpy::copy::to_bytes(&a, candle_numpy::ByteOrder::Little).as_bytes().to_vec()
+        candle_numpy::copy::to_bytes(&a, candle_numpy::ByteOrder::Little).unwrap().as_bytes().to_vec()
     };
     assert_eq!(bits(got), bits(want), "{name}");
 }

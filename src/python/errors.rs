@@ -12,13 +12,13 @@
 //! └── FileFormatError(CandleNumpyError, ValueError)  malformed .npy / .npz / .safetensors
 //! ```
 //!
-//! I/O failures become `OSError` (`FileNotFoundError` where it applies; a missing object in
+//! An allocation failure is `MemoryError` (naming the size). I/O failures become `OSError` (`FileNotFoundError` where it applies; a missing object in
 //! object storage too, refused credentials `PermissionError`); a truncated object, a bad CSV cell
 //! and an undecodable image are `FileFormatError`. The message is always
 //! the error's Display text (what, which value, how to fix), never Debug.
 
 use pyo3::exceptions::{
-    PyBufferError, PyException, PyFileNotFoundError, PyOSError, PyPermissionError, PyRuntimeError,
+    PyBufferError, PyException, PyFileNotFoundError, PyMemoryError, PyOSError, PyPermissionError, PyRuntimeError,
     PyTypeError, PyValueError,
 };
 use pyo3::prelude::*;
@@ -203,6 +203,7 @@ pub fn to_pyerr(py: Python<'_>, e: Error) -> PyErr {
         };
     }
     match &e {
+        Error::AllocationFailed { .. } => return PyMemoryError::new_err(e.to_string()),
         Error::RemoteNotFound { .. } => return PyFileNotFoundError::new_err(e.to_string()),
         Error::RemoteAccess { .. } => return PyPermissionError::new_err(e.to_string()),
         Error::RemoteStore { .. } => return PyOSError::new_err(e.to_string()),
