@@ -776,6 +776,19 @@ mod tests {
     use super::*;
 
     #[test]
+    fn impossible_allocations_are_errors_not_aborts() {
+        let err = zeroed_vec::<f32>(usize::MAX / 2).unwrap_err();
+        assert!(matches!(err, Error::AllocationFailed { .. }), "{err}");
+        let err = zeroed_vec::<u8>(1 << 60).unwrap_err();
+        assert!(err.to_string().contains(&format!("{} bytes", 1u64 << 60)), "{err}");
+        let mut v = vec![1u32];
+        let err = grow(&mut v, 1 << 60).unwrap_err();
+        assert!(matches!(err, Error::AllocationFailed { .. }), "{err}");
+        grow(&mut v, 3).unwrap();
+        assert_eq!(v, [1, 1, 1]);
+    }
+
+    #[test]
     fn header_round_trip_and_alignment() {
         for (shape, fortran) in
             [(vec![], false), (vec![3], false), (vec![2, 3, 4], true), (vec![0, 5], false)]

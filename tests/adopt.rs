@@ -266,3 +266,27 @@ fn a_var_over_foreign_memory_writes_through_set() {
     drop((a, a2, var));
     assert!(weak.upgrade().is_none());
 }
+
+#[test]
+fn read_only_storage_is_read_only_through_every_view() {
+    let (a, weak, ptr) = foreign(64);
+    let t = to_tensor(&a.into_readonly(), Sharing::Share, &Options::default().allow_readonly(true)).unwrap();
+    assert_eq!(storage_range(&t).unwrap().0, ptr, "shared, not copied");
+    assert!(adopt::is_read_only(ptr, 256));
+    let view = t.narrow(0, 8, 16).unwrap().reshape((4, 4)).unwrap().t().unwrap();
+    for x in [&t, &view] {
+        assert!(candle_numpy::export::is_read_only(x));
+        let err = candle_numpy::inplace::fill(x, 1.0).unwrap_err();
+        assert!(matches!(err, Error::ReadOnly { .. }), "{err}");
+        assert!(ArrayRef::from_tensor(x).unwrap().is_readonly(), "exports are read-only too");
+    }
+    // SAFETY: element 9 of the live buffer.
+    assert_eq!(unsafe { *ptr.cast::<f32>().add(9) }, 9.0, "nothing was written");
+    // a copy is writable memory of its own
+    let copy = view.copy().unwrap();
+    assert!(!candle_numpy::export::is_read_only(&copy));
+    candle_numpy::inplace::fill(&copy, 1.0).unwrap();
+    drop((t, view));
+    assert!(!adopt::is_read_only(ptr, 256), "the record goes with the last tensor");
+    assert!(weak.upgrade().is_none());
+}
