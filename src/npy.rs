@@ -684,10 +684,7 @@ pub fn save_array(path: impl AsRef<Path>, a: &ArrayRef, opts: &WriteOptions) -> 
 
 /// Write a file through `body` into a temporary file in `path`'s directory, then rename it
 /// over `path` (atomic on POSIX file systems). The temporary file is removed on failure.
-fn write_replacing(
-    path: &Path,
-    body: impl FnOnce(&mut BufWriter<File>) -> Result<()>,
-) -> Result<()> {
+fn write_replacing(path: &Path, body: impl FnOnce(&mut BufWriter<File>) -> Result<()>) -> Result<()> {
     static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let io = |operation| move |source| Error::Io { operation, path: path.into(), source };
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();

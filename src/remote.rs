@@ -324,7 +324,8 @@ async fn fetch_array<S: ObjectStore + ?Sized>(
             // grow as bytes arrive (never to the size the header claims up front), fallibly
             let want = bytes.len().saturating_add(chunk.len());
             if want > bytes.capacity() {
-                let target = want.max(bytes.capacity().saturating_mul(2)).min(expected.max(want as u64) as usize);
+                let target =
+                    want.max(bytes.capacity().saturating_mul(2)).min(expected.max(want as u64) as usize);
                 bytes
                     .try_reserve_exact(target - bytes.len())
                     .map_err(|_| Error::allocation::<u8>("reading an object", target))?;

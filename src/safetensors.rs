@@ -303,7 +303,9 @@ fn read_tensor<R: Read>(r: &mut R, entry: &TensorEntry) -> Result<Tensor> {
     }
     // widening dtypes (and big-endian hosts): the bytes, then the copy kernel
     let mut bytes = Vec::new();
-    bytes.try_reserve_exact(nbytes).map_err(|_| Error::allocation::<u8>("reading safetensors data", nbytes))?;
+    bytes
+        .try_reserve_exact(nbytes)
+        .map_err(|_| Error::allocation::<u8>("reading safetensors data", nbytes))?;
     let got = r
         .take(nbytes as u64)
         .read_to_end(&mut bytes)

@@ -18,8 +18,8 @@
 //! the error's Display text (what, which value, how to fix), never Debug.
 
 use pyo3::exceptions::{
-    PyBufferError, PyException, PyFileNotFoundError, PyMemoryError, PyOSError, PyPermissionError, PyRuntimeError,
-    PyTypeError, PyValueError,
+    PyBufferError, PyException, PyFileNotFoundError, PyMemoryError, PyOSError, PyPermissionError,
+    PyRuntimeError, PyTypeError, PyValueError,
 };
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
