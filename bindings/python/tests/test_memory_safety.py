@@ -71,6 +71,26 @@ def test_views_of_one_bytearray_share_one_pin():
     ba.extend(b"\0")
 
 
+@pytest.mark.parametrize(
+    "share",
+    [
+        pytest.param(cn.from_numpy, id="from_numpy"),
+        pytest.param(cn.as_tensor, id="as_tensor"),
+        pytest.param(cn.from_dlpack, id="from_dlpack"),
+        pytest.param(lambda a: cn.tf.data.Dataset.from_tensor_slices(a[None]), id="tf_data"),
+    ],
+)
+def test_every_import_path_pins_the_bytearray(share):
+    ba = bytearray(np.arange(8, dtype=np.float32).tobytes())
+    held = share(np.frombuffer(ba, dtype=np.float32))
+    gc.collect()
+    with pytest.raises(BufferError):
+        ba.extend(b"\0" * 1024)
+    del held
+    gc.collect()
+    ba.extend(b"\0")
+
+
 def test_memoryview_root_is_pinned_through_the_view():
     ba = bytearray(32)
     mv = memoryview(ba)
