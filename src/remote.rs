@@ -556,6 +556,98 @@ mod tests {
         }
     }
 
+    /// An in-memory store that reports every object as `claim` bytes long.
+    #[derive(Debug)]
+    struct LyingSize {
+        inner: InMemory,
+        claim: u64,
+    }
+
+    impl fmt::Display for LyingSize {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            write!(f, "LyingSize({})", self.claim)
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl ObjectStore for LyingSize {
+        async fn put_opts(
+            &self,
+            location: &ObjectPath,
+            payload: object_store::PutPayload,
+            opts: object_store::PutOptions,
+        ) -> object_store::Result<object_store::PutResult> {
+            self.inner.put_opts(location, payload, opts).await
+        }
+        async fn put_multipart_opts(
+            &self,
+            location: &ObjectPath,
+            opts: object_store::PutMultipartOptions,
+        ) -> object_store::Result<Box<dyn object_store::MultipartUpload>> {
+            self.inner.put_multipart_opts(location, opts).await
+        }
+        async fn get_opts(
+            &self,
+            location: &ObjectPath,
+            options: GetOptions,
+        ) -> object_store::Result<object_store::GetResult> {
+            let mut r = self.inner.get_opts(location, options).await?;
+            r.meta.size = self.claim;
+            Ok(r)
+        }
+        fn delete_stream(
+            &self,
+            locations: futures_util::stream::BoxStream<'static, object_store::Result<ObjectPath>>,
+        ) -> futures_util::stream::BoxStream<'static, object_store::Result<ObjectPath>> {
+            self.inner.delete_stream(locations)
+        }
+        fn list(
+            &self,
+            prefix: Option<&ObjectPath>,
+        ) -> futures_util::stream::BoxStream<'static, object_store::Result<object_store::ObjectMeta>>
+        {
+            self.inner.list(prefix)
+        }
+        async fn list_with_delimiter(
+            &self,
+            prefix: Option<&ObjectPath>,
+        ) -> object_store::Result<object_store::ListResult> {
+            self.inner.list_with_delimiter(prefix).await
+        }
+        async fn copy_opts(
+            &self,
+            from: &ObjectPath,
+            to: &ObjectPath,
+            options: object_store::CopyOptions,
+        ) -> object_store::Result<()> {
+            self.inner.copy_opts(from, to, options).await
+        }
+    }
+
+    /// An object whose size and header both claim 10 TB: the load reads what arrives (a
+    /// truncation error), it never allocates the claim up front (which aborts the process).
+    #[test]
+    fn size_claims_are_not_trusted_for_allocation() {
+        let n: usize = 10 << 40;
+        for (descr, itemsize) in [("<f4", 4usize), ("<i1", 1)] {
+            let header =
+                format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': ({},), }}", n / itemsize);
+            let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+            let pad = 64 - (10 + header.len() + 1) % 64;
+            let text = format!("{header}{}\n", " ".repeat(pad % 64));
+            bytes.extend_from_slice(&(text.len() as u16).to_le_bytes());
+            bytes.extend_from_slice(text.as_bytes());
+            let claim = (bytes.len() + n) as u64;
+            bytes.extend(std::iter::repeat_n(0u8, 4096));
+            let store = LyingSize { inner: InMemory::new(), claim };
+            let key = format!("huge{itemsize}.npy");
+            let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+            rt.block_on(store.put(&ObjectPath::from(key.as_str()), bytes.into())).unwrap();
+            let err = load_from(&store, &url(&key)).unwrap_err();
+            assert!(matches!(err, Error::RemoteTruncated { .. }), "{descr}: {err}");
+        }
+    }
+
     #[test]
     fn urls_parse_or_name_the_problem() {
         let u = S3Url::parse("s3://b/dir/x.NPY").unwrap();
