@@ -57,6 +57,9 @@ pub struct ArrayRef {
     shape: Vec<usize>,
     strides: Vec<isize>,
     readonly: bool,
+    /// The memory itself must never be written (false for a read-only view of writable
+    /// memory, such as NumPy's `broadcast_to` of a writable array).
+    memory_readonly: bool,
     buffer: Buffer,
     owner: Owner,
     /// Identity of the object that really owns the memory (for the adopting allocator).
@@ -189,6 +192,7 @@ impl ArrayRef {
             shape,
             strides,
             readonly,
+            memory_readonly: readonly,
             buffer,
             owner,
             owner_identity,
@@ -492,7 +496,23 @@ impl ArrayRef {
     /// Mark the array read-only (writes through shared tensors then fail).
     pub fn into_readonly(mut self) -> ArrayRef {
         self.readonly = true;
+        self.memory_readonly = true;
         self
+    }
+
+    /// Say that the memory behind this read-only array is writable: the array is a read-only
+    /// *view* (NumPy's `broadcast_to`, a view flagged `writeable=False`) of memory its owner
+    /// writes. Sharing then does not record the memory as read-only storage (which would make
+    /// every other tensor over it read-only too); the view's own read-only flag still holds.
+    pub fn with_writable_memory(mut self) -> ArrayRef {
+        self.memory_readonly = false;
+        self
+    }
+
+    /// Whether the memory itself is read-only (see [`ArrayRef::with_writable_memory`]):
+    /// sharing records it with the adopting allocator, so every tensor over it is read-only.
+    pub fn is_memory_readonly(&self) -> bool {
+        self.memory_readonly
     }
 
     /// Reinterpret the same memory as another dtype with the same item size

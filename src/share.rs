@@ -281,7 +281,8 @@ fn adopt_foreign(a: &ArrayRef, dtype: DType) -> Result<(CpuStorage, usize)> {
     let isz = dtype.size_in_bytes();
     let buffer = a.buffer();
     let n = buffer.len / isz;
-    let register = if a.is_readonly() { crate::adopt::register_read_only } else { crate::adopt::register };
+    let register =
+        if a.is_memory_readonly() { crate::adopt::register_read_only } else { crate::adopt::register };
     register(buffer.ptr, n * isz, a.owner_identity(), a.owner().clone(), a.release())?;
     // SAFETY: share_plan checked that the buffer start is aligned for `dtype` and non-empty;
     // the buffer is readable (and, unless the caller opted into read-only sharing, writable)

@@ -122,6 +122,13 @@ pub fn array_ref_from_ndarray(arr: &Bound<'_, PyUntypedArray>) -> PyResult<Array
     let own = extent_of(data, &shape, &strides, dtype.itemsize());
     let root = root_owner(arr)?;
     let py = arr.py();
+    // A read-only view of writable memory normally makes that memory read-only storage (so
+    // rows and views of it stay read-only, and other tensors over the same memory with it,
+    // until the last one is dropped). A broadcast view (`np.broadcast_to` of a writable
+    // array, often a short-lived operand) is read-only for its aliasing only: its memory is
+    // left writable, and the tensor is read-only by its layout.
+    let broadcast = shape.iter().zip(&strides).any(|(&n, &s)| n > 1 && s == 0);
+    let mut root_writable = false;
     let (buffer, owner, identity): (Buffer, Owner, usize) = match &root {
         Root::Export(exported) => {
             // our own export: its ArrayRef knows the tensor's storage and owner
@@ -129,12 +136,16 @@ pub fn array_ref_from_ndarray(arr: &Bound<'_, PyUntypedArray>) -> PyResult<Array
             (base.buffer(), base.owner().clone(), base.owner_identity())
         }
         Root::Array { object, data, nbytes } => {
+            root_writable = is_writeable(object.bind(py));
             let whole = Buffer { ptr: *data, len: *nbytes };
             let buffer = if contains(whole, own) { whole } else { own };
             (buffer, std::sync::Arc::new(PyOwner(object.clone_ref(py))) as Owner, object.as_ptr() as usize)
         }
         Root::Other { object } => {
             let pin = buffer_pin(arr, object.bind(py));
+            // a writable export (bytearray, writable mmap) seen through a read-only view
+            root_writable =
+                matches!(pin.bind(py).getattr("readonly").and_then(|r| r.extract::<bool>()), Ok(false));
             (own, std::sync::Arc::new(PyOwner(pin)) as Owner, object.as_ptr() as usize)
         }
     };
@@ -144,10 +155,21 @@ pub fn array_ref_from_ndarray(arr: &Bound<'_, PyUntypedArray>) -> PyResult<Array
     let a = unsafe {
         ArrayRef::from_raw_parts(data, dtype, byte_order, shape, strides, readonly, buffer, owner)?
     };
+    let a = if readonly && root_writable && broadcast { a.with_writable_memory() } else { a };
     Ok(match root {
         Root::Export(_) => a,
         _ => a.with_owner_identity(identity, Release::Defer),
     })
+}
+
+/// Whether an ndarray (a root that owns its memory) is flagged writeable.
+fn is_writeable(object: &Bound<'_, PyAny>) -> bool {
+    match object.cast::<PyUntypedArray>() {
+        // SAFETY: a live ndarray (we hold a reference); reading its flags field is what the
+        // NumPy C API does.
+        Ok(a) => unsafe { (*a.as_array_ptr()).fields.flags & NPY_ARRAY_WRITEABLE != 0 },
+        Err(_) => false,
+    }
 }
 
 /// What keeps a non-array root's memory in place: a fresh `memoryview` of the root, which

@@ -250,6 +250,52 @@ def test_a_fresh_copy_of_read_only_memory_is_writable():
     assert c.numpy().tolist() == [1.0, 2.0, 3.0, 4.0]
 
 
+def test_a_read_only_view_of_writable_memory_does_not_freeze_other_tensors():
+    a = np.arange(6, dtype=np.float32).reshape(2, 3)
+    t = cn.from_numpy(a)
+    t.copy_(np.broadcast_to(a[:1], a.shape))  # a read-only view of a's own memory as the source
+    assert a.tolist() == [[0.0, 1.0, 2.0], [0.0, 1.0, 2.0]]
+    assert not t.is_readonly
+    b = cn.from_numpy(np.broadcast_to(a[1], a.shape))
+    assert b.is_readonly and not t.is_readonly
+    with pytest.raises(cn.ShareError):
+        b += 1
+    t += 1
+    assert a.tolist() == [[1.0, 2.0, 3.0], [1.0, 2.0, 3.0]]
+
+
+def test_a_read_only_view_of_writable_memory_is_read_only_storage_while_shared():
+    a = np.arange(6, dtype=np.float32)
+    t = cn.from_numpy(a)
+    v = a.view()
+    v.flags.writeable = False
+    tv = cn.from_numpy(v)
+    (row,) = cn.torch.utils.data.TensorDataset(tv.reshape(2, 3))[0]
+    assert tv.is_readonly and row.is_readonly
+    with pytest.raises(cn.ShareError):
+        row += 1
+    # the memory is recorded read-only while it is shared: the other tensor over it too,
+    # until the last tensor over that memory is dropped (the storage cannot tell them apart)
+    assert t.is_readonly
+    del tv, row, t
+    gc.collect()
+    t = cn.from_numpy(a)
+    assert not t.is_readonly
+    t += 1
+    assert a.tolist() == [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]
+
+
+def test_a_read_only_root_makes_every_share_read_only():
+    a = np.arange(4, dtype=np.int64)
+    a.flags.writeable = False
+    t = cn.from_numpy(a)
+    (row,) = cn.torch.utils.data.TensorDataset(a.reshape(2, 2))[1]
+    assert t.is_readonly and row.is_readonly
+    with pytest.raises(cn.ShareError):
+        row.fill_(0)
+    assert a.tolist() == [0, 1, 2, 3]
+
+
 # --- 3. saves write a new file and rename it ----------------------------------------------------
 
 
