@@ -37,7 +37,9 @@ impl Drop for PyTensor {
             autograd::release(&t, slot);
         }
         drop(t);
-        Python::attach(release_parked);
+        // tp_dealloc runs attached; `try_attach` (not `attach`) so that a drop elsewhere during
+        // interpreter shutdown is a no-op rather than a panic
+        let _ = Python::try_attach(release_parked);
     }
 }
 
