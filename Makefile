@@ -101,6 +101,8 @@ interop-test: wheel venv-interop
 	# torch and TensorFlow each in their own process: together, tensorflow-cpu 2.21 and
 	# torch 2.15 abort in torch.optim (both register LLVM's command-line options), without us
 	cd bindings/python && ../../$(VENV_INTEROP)/bin/python -m pytest -q tests_interop/test_torch_interop.py
+	# torch's type promotion and reductions, table by table against torch itself
+	cd bindings/python && ../../$(VENV_INTEROP)/bin/python -m pytest -q tests/test_promotion.py
 	cd bindings/python && ../../$(VENV_INTEROP)/bin/python -m pytest -q tests_interop/test_tf_interop.py
 
 py-test-numpy1: wheel venv-numpy1

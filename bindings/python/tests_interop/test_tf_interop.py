@@ -100,3 +100,36 @@ def test_seed_keras_model_same_weights_same_predictions(tmp_path):
     cn.save_safetensors(dict(zip(names, theirs.get_weights())), tmp_path / "w.safetensors")
     ours.load_weights(tmp_path / "w.safetensors")
     np.testing.assert_allclose(ours.predict(X, verbose=0), theirs.predict(X, verbose=0), rtol=1e-5, atol=1e-6)
+
+
+TF_DTYPES = ["uint8", "int16", "int32", "int64", "float16", "bfloat16", "float32", "float64"]
+
+
+def _outcome(f):
+    try:
+        r = f()
+    except (TypeError, ValueError, tf.errors.InvalidArgumentError, tf.errors.NotFoundError):
+        return "error"
+    return r.dtype.name if hasattr(r.dtype, "name") else str(r.dtype)
+
+
+def test_the_tf_facade_promotes_as_tensorflow_does():
+    """cn.tf tensors do no implicit promotion, as TensorFlow: every dtype pair and Python
+    scalar kind under + - * / gives TensorFlow's dtype, or an error where TensorFlow raises."""
+    ops = {"+": lambda a, b: a + b, "-": lambda a, b: a - b, "*": lambda a, b: a * b,
+           "/": lambda a, b: a / b}
+    mismatches = []
+    for (name, f), a in [(o, a) for o in ops.items() for a in TF_DTYPES]:
+        for b in TF_DTYPES + [2, 2.5]:
+            def theirs():
+                other = tf.constant([1, 2], dtype=b) if isinstance(b, str) else b
+                return f(tf.constant([1, 2], dtype=a), other)
+
+            def ours():
+                other = cn.tf.constant([1, 2], dtype=b) if isinstance(b, str) else b
+                return f(cn.tf.constant([1, 2], dtype=a), other)
+
+            want, got = _outcome(theirs), _outcome(ours)
+            if want != got:
+                mismatches.append((a, name, b, want, got))
+    assert not mismatches, mismatches
