@@ -11,13 +11,13 @@ WHEELS := target/wheels
 REQ := bindings/python/requirements-test.txt
 REQ_NP1 := bindings/python/requirements-test-numpy1.txt
 
-.PHONY: demo test mpi-deps mpi-test venv venv-numpy1 lint rust-test npy-check wheel py-test py-test-numpy1 example-extension bench py-bench valgrind clean-venv venv-bench bench-peers
+.PHONY: demo test interop-test venv-interop mpi-deps mpi-test venv venv-numpy1 lint rust-test npy-check wheel py-test py-test-numpy1 example-extension bench py-bench valgrind clean-venv venv-bench bench-peers
 
 demo: venv wheel
 	cargo run --release --example showcase
 	$(PY) examples/python/showcase.py
 
-test: lint rust-test mpi-test npy-check py-test py-test-numpy1 example-extension valgrind
+test: lint rust-test mpi-test npy-check py-test py-test-numpy1 interop-test example-extension valgrind
 
 # Python packages the tests need, installed into project venvs (pinned): NumPy 2.x, and a
 # second venv with NumPy 1.26 that runs the same abi3 wheel.
@@ -81,6 +81,29 @@ example-extension: venv
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check --force-reinstall --no-deps target/example-wheels/*.whl
 	rm -rf target/example-wheels
 	cd examples/python-extension && ../../$(PY) -m pytest -q tests
+
+# The interop lane: the same wheel beside the real torch and TensorFlow (CPU) in one process:
+# how processes end with both loaded (tests/test_exit.py, no column skipped), DLPack both ways,
+# the seeds' snippets against the frameworks themselves. Its own venv, installed only when
+# missing (torch's PyPI wheel pulls the CUDA runtime wheels, several GB; pip's cache serves
+# repeat runs).
+VENV_INTEROP ?= .venv-interop
+REQ_INTEROP := bindings/python/requirements-interop.txt
+venv-interop: $(VENV_INTEROP)/.installed
+$(VENV_INTEROP)/.installed: $(REQ_INTEROP)
+	python3 -m venv $(VENV_INTEROP)
+	$(VENV_INTEROP)/bin/pip install --quiet --disable-pip-version-check -r $(REQ_INTEROP)
+	touch $@
+
+interop-test: wheel venv-interop
+	$(VENV_INTEROP)/bin/pip install --quiet --disable-pip-version-check --force-reinstall --no-deps $(WHEELS)/*.whl
+	cd bindings/python && CANDLE_NUMPY_INTEROP_LANE=1 ../../$(VENV_INTEROP)/bin/python -m pytest -q tests/test_exit.py
+	# torch and TensorFlow each in their own process: together, tensorflow-cpu 2.21 and
+	# torch 2.15 abort in torch.optim (both register LLVM's command-line options), without us
+	cd bindings/python && ../../$(VENV_INTEROP)/bin/python -m pytest -q tests_interop/test_torch_interop.py
+	# torch's type promotion and reductions, table by table against torch itself
+	cd bindings/python && ../../$(VENV_INTEROP)/bin/python -m pytest -q tests/test_promotion.py
+	cd bindings/python && ../../$(VENV_INTEROP)/bin/python -m pytest -q tests_interop/test_tf_interop.py
 
 py-test-numpy1: wheel venv-numpy1
 	$(VENV_NP1)/bin/pip install --quiet --disable-pip-version-check --force-reinstall --no-deps $(WHEELS)/*.whl

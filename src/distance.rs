@@ -124,6 +124,9 @@ pub fn cdist_with(
     interrupted: &(dyn Fn() -> bool + Sync),
 ) -> Result<Tensor> {
     let plan = Plan::new(x1, x2, opts)?;
+    if plan.b == 0 || plan.p == 0 || plan.r == 0 || plan.m == 0 {
+        return empty_distances(x1, &plan);
+    }
     let tracked = x1.track_op() || x2.track_op();
     let (x1b, x2b) = (plan.batched(x1)?, plan.batched(x2)?);
     let mut outs = Vec::with_capacity(plan.b);
@@ -143,6 +146,15 @@ pub fn cdist_with(
         _ => Tensor::stack(&outs, 0)?,
     };
     Ok(if out.dtype() != plan.out_dtype { out.to_dtype(plan.out_dtype)? } else { out })
+}
+
+/// The distances when there is nothing to compute: no rows (an empty result), or no features
+/// (every row is the empty vector: distance 0, as torch; cosine puts the zero vector at 1).
+fn empty_distances(x1: &Tensor, plan: &Plan) -> Result<Tensor> {
+    let shape = if plan.batched_input { vec![plan.b, plan.p, plan.r] } else { vec![plan.p, plan.r] };
+    let fill = if plan.metric == Metric::Cosine { 1.0 } else { 0.0 };
+    let out = Tensor::full(fill, shape, x1.device())?.to_dtype(plan.out_dtype)?;
+    Ok(out)
 }
 
 /// Checked shapes and the decisions that follow from them.
@@ -284,8 +296,8 @@ fn same_data(a: &Tensor, b: &Tensor) -> bool {
     }
 }
 
-/// `MemAvailable` from `/proc/meminfo`, in bytes.
-fn available_memory() -> Option<usize> {
+/// `MemAvailable` from `/proc/meminfo`, in bytes (None where there is no such file).
+pub(crate) fn available_memory() -> Option<usize> {
     let text = std::fs::read_to_string("/proc/meminfo").ok()?;
     let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
     let kib: usize = line.split_whitespace().nth(1)?.parse().ok()?;

@@ -540,17 +540,23 @@ fn device_data_ptr(t: &Tensor) -> Result<*mut c_void> {
 }
 
 /// The deleter of our versioned exports: frees the struct and its context (dropping the tensor
-/// clone). May be called from any thread; runs no Python code.
+/// clone). May be called from any thread, at any time (also while a Python interpreter shuts
+/// down); runs no Python code and cannot unwind into its C caller.
 unsafe extern "C" fn delete_versioned(managed: *mut DLManagedTensorVersioned) {
     if managed.is_null() {
         return;
     }
-    // SAFETY: `managed` was made by `export` with Box::leak and its context with Box::into_raw;
-    // the DLPack contract has the deleter called once, so both are reclaimed exactly once.
-    unsafe {
-        let managed = Box::from_raw(managed);
-        drop(Box::from_raw(managed.manager_ctx.cast::<ExportCtx>()));
-    }
+    // Dropping a tensor never panics; should it ever, the export is leaked rather than the
+    // panic unwinding into C (which aborts).
+    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        // SAFETY: `managed` was made by `export` with Box::leak and its context with
+        // Box::into_raw; the DLPack contract has the deleter called once, so both are reclaimed
+        // exactly once.
+        unsafe {
+            let managed = Box::from_raw(managed);
+            drop(Box::from_raw(managed.manager_ctx.cast::<ExportCtx>()));
+        }
+    }));
 }
 
 /// The deleter of our legacy exports (as [`delete_versioned`]).
@@ -558,11 +564,13 @@ unsafe extern "C" fn delete_legacy(managed: *mut DLManagedTensor) {
     if managed.is_null() {
         return;
     }
-    // SAFETY: as in delete_versioned.
-    unsafe {
-        let managed = Box::from_raw(managed);
-        drop(Box::from_raw(managed.manager_ctx.cast::<ExportCtx>()));
-    }
+    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        // SAFETY: as in delete_versioned.
+        unsafe {
+            let managed = Box::from_raw(managed);
+            drop(Box::from_raw(managed.manager_ctx.cast::<ExportCtx>()));
+        }
+    }));
 }
 
 // ------------------------------------------------------------------------------------------

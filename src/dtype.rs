@@ -276,9 +276,38 @@ pub fn candle_name(dtype: DType) -> &'static str {
     dtype.as_str()
 }
 
+/// `t.to_dtype(dtype)` (a clone when the dtype is already `dtype`), with every conversion
+/// out of float8 going through f32: candle 0.11's `F8E4M3 -> F64` recurses forever (see the
+/// README's known issues); `F8E4M3 -> F32` is exact, so the detour changes no value.
+/// Conversions *into* float8 stay direct (each rounds once).
+pub fn cast(t: &candle_core::Tensor, dtype: DType) -> candle_core::Result<candle_core::Tensor> {
+    let from = t.dtype();
+    if from == dtype {
+        return Ok(t.clone());
+    }
+    if from == DType::F8E4M3 && dtype != DType::F32 {
+        t.to_dtype(DType::F32)?.to_dtype(dtype)
+    } else {
+        t.to_dtype(dtype)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn float8_casts_go_through_f32_and_return() {
+        use candle_core::{Device, Tensor};
+        let t = Tensor::new(&[0.5f32, -1.5, 448.0], &Device::Cpu).unwrap().to_dtype(DType::F8E4M3).unwrap();
+        // candle's own F8E4M3 -> F64 never returns; cast must
+        assert_eq!(cast(&t, DType::F64).unwrap().to_vec1::<f64>().unwrap(), [0.5, -1.5, 448.0]);
+        assert_eq!(cast(&t, DType::I64).unwrap().to_vec1::<i64>().unwrap(), [0, -1, 448]);
+        assert_eq!(cast(&t, DType::I32).unwrap().dtype(), DType::I32);
+        assert_eq!(cast(&t, DType::F8E4M3).unwrap().dtype(), DType::F8E4M3);
+        let back = cast(&cast(&t, DType::F64).unwrap(), DType::F8E4M3).unwrap();
+        assert_eq!(cast(&back, DType::F32).unwrap().to_vec1::<f32>().unwrap(), [0.5, -1.5, 448.0]);
+    }
 
     #[test]
     fn table_is_in_enum_order() {

@@ -45,7 +45,7 @@ pub fn assign(dst: &Tensor, src: &Tensor) -> Result<()> {
     if dst.elem_count() == 0 {
         return Ok(());
     }
-    let src = src.to_dtype(dst.dtype())?.broadcast_as(dst.shape())?;
+    let src = crate::dtype::cast(src, dst.dtype())?.broadcast_as(dst.shape())?;
     // Only a source that lives in dst's own storage needs a private copy first (writes would
     // otherwise read values already overwritten); a fresh result (`t + 1`) is written as is.
     let aliased = matches!(
@@ -59,7 +59,7 @@ pub fn assign(dst: &Tensor, src: &Tensor) -> Result<()> {
 
 /// Fill every element of `dst` with `value` (cast to its dtype).
 pub fn fill(dst: &Tensor, value: f64) -> Result<()> {
-    let v = Tensor::new(value, dst.device())?.to_dtype(dst.dtype())?;
+    let v = crate::dtype::cast(&Tensor::new(value, dst.device())?, dst.dtype())?;
     assign(dst, &v)
 }
 

@@ -81,6 +81,15 @@ impl S3Url {
         if key.is_empty() || key.ends_with('/') {
             return Err(bad("the key names a folder, not an object; write s3://bucket/key"));
         }
+        // the key is used as is (object_store percent-encodes it once, for the request); keys
+        // it cannot address are refused here rather than silently turned into another key
+        if key.starts_with('/') || ObjectPath::parse(key).is_err() {
+            return Err(bad(
+                "the key has an empty segment (`//` or a leading `/`), a `.` or `..` segment, or \
+                 a control character, which the object-store client cannot address; copy the \
+                 object to a key without them",
+            ));
+        }
         Ok(S3Url { bucket: bucket.to_string(), key: key.to_string() })
     }
 
@@ -111,8 +120,11 @@ impl S3Url {
         }
     }
 
+    /// The key as an object path, verbatim: `ObjectPath::from` would percent-encode `%`, `~`,
+    /// `?`, `#`, `*`, ... once more, naming another object.
     fn path(&self) -> ObjectPath {
-        ObjectPath::from(self.key.as_str())
+        // parse checked the key when the URL was made
+        ObjectPath::parse(&self.key).unwrap_or_else(|_| ObjectPath::from(self.key.as_str()))
     }
 }
 
@@ -412,25 +424,17 @@ async fn fetch_npz<S: ObjectStore + ?Sized>(store: &S, url: &S3Url) -> Result<Ve
     Ok(out)
 }
 
-/// One entry of a safetensors header.
-#[derive(Debug, Clone, PartialEq)]
-struct SafetensorsEntry {
-    name: String,
-    dtype: NpDType,
-    shape: Vec<usize>,
-    /// Byte range relative to the start of the data section.
-    offsets: Range<u64>,
-}
-
 async fn fetch_safetensors<S: ObjectStore + ?Sized>(store: &S, url: &S3Url) -> Result<Vec<(String, Tensor)>> {
     let path = PathBuf::from(url.to_string());
-    let bad = |reason: String| Error::npy(format!("safetensors: {reason}")).in_file(&path);
+    let bad = |reason: String| Error::SafetensorsFormat { source_name: Some(path.clone()), reason };
     let size = object_size(store, url).await?;
     if size < 8 {
         return Err(bad(format!("the object is {size} bytes, shorter than the 8-byte header length")));
     }
     let (len_bytes, _) = get_range(store, url, 0..8).await?;
-    let header_len = u64::from_le_bytes(len_bytes[..8].try_into().expect("8 bytes requested"));
+    let mut len = [0u8; 8];
+    len.copy_from_slice(&len_bytes[..8]);
+    let header_len = u64::from_le_bytes(len);
     if header_len > MAX_SAFETENSORS_HEADER {
         return Err(bad(format!("header length {header_len} is implausibly large")));
     }
@@ -438,19 +442,26 @@ async fn fetch_safetensors<S: ObjectStore + ?Sized>(store: &S, url: &S3Url) -> R
         return Err(Error::RemoteTruncated { url: url.to_string(), expected: header_len, got: size - 8 });
     }
     let (json, _) = get_range(store, url, 8..8 + header_len).await?;
-    let entries = parse_safetensors_header(&json).map_err(bad)?;
     let data_start = 8 + header_len;
+    // the validator local files use: names, dtypes, shapes against ranges, overlaps, gaps
+    let header = crate::safetensors::parse_json(&json, data_start as usize).map_err(|e| e.in_file(&path))?;
     let available = size - data_start;
-    if let Some(end) = entries.iter().map(|e| e.offsets.end).max() {
-        if end > available {
-            return Err(Error::RemoteTruncated { url: url.to_string(), expected: end, got: available });
-        }
+    let end = header.data_len() as u64;
+    if end > available {
+        return Err(Error::RemoteTruncated { url: url.to_string(), expected: end, got: available });
     }
-    let mut out = Vec::with_capacity(entries.len());
-    for e in entries {
+    if end < available {
+        return Err(bad(format!(
+            "size mismatch: {} bytes follow the last tensor and belong to no tensor",
+            available - end
+        )));
+    }
+    let mut out = Vec::with_capacity(header.tensors.len());
+    for e in header.tensors {
         let header =
             Header { dtype: e.dtype, byte_order: ByteOrder::Little, fortran_order: false, shape: e.shape };
-        let range = data_start + e.offsets.start..data_start + e.offsets.end;
+        let (begin, stop) = e.data_offsets;
+        let range = data_start + begin as u64..data_start + stop as u64;
         let t = fetch_array(store, url, range, header).await.map_err(|err| match err {
             Error::NpyFormat { reason, .. } => bad(format!("tensor {:?}: {reason}", e.name)),
             other => other,
@@ -460,75 +471,6 @@ async fn fetch_safetensors<S: ObjectStore + ?Sized>(store: &S, url: &S3Url) -> R
     Ok(out)
 }
 
-/// The tensors a safetensors JSON header describes, in data order; errors are reasons.
-fn parse_safetensors_header(json: &[u8]) -> std::result::Result<Vec<SafetensorsEntry>, String> {
-    let value: serde_json::Value =
-        serde_json::from_slice(json).map_err(|e| format!("header is not valid JSON: {e}"))?;
-    let serde_json::Value::Object(map) = value else {
-        return Err("header is not a JSON object".into());
-    };
-    let mut entries = Vec::with_capacity(map.len());
-    for (name, info) in map {
-        if name == "__metadata__" {
-            continue;
-        }
-        let field = |k: &str| info.get(k).ok_or_else(|| format!("tensor {name:?} has no {k:?}"));
-        let dtype_name =
-            field("dtype")?.as_str().ok_or_else(|| format!("tensor {name:?}: dtype is not a string"))?;
-        let dtype = safetensors_dtype(dtype_name).ok_or_else(|| {
-            format!("tensor {name:?}: unsupported dtype {dtype_name:?}; supported: {SAFETENSORS_DTYPES}")
-        })?;
-        let ints = |k: &str| -> std::result::Result<Vec<u64>, String> {
-            field(k)?
-                .as_array()
-                .and_then(|a| a.iter().map(|v| v.as_u64()).collect::<Option<Vec<u64>>>())
-                .ok_or_else(|| format!("tensor {name:?}: {k:?} must be a list of non-negative integers"))
-        };
-        let shape = ints("shape")?.into_iter().map(|d| d as usize).collect::<Vec<_>>();
-        let offsets = ints("data_offsets")?;
-        let [start, end] = offsets[..] else {
-            return Err(format!("tensor {name:?}: data_offsets must be [begin, end]"));
-        };
-        if end < start {
-            return Err(format!("tensor {name:?}: data_offsets [{start}, {end}] run backwards"));
-        }
-        let numel = shape.iter().try_fold(1u64, |a, &d| a.checked_mul(d as u64));
-        let nbytes = numel.and_then(|n| n.checked_mul(dtype.itemsize() as u64));
-        if nbytes != Some(end - start) {
-            return Err(format!(
-                "tensor {name:?}: shape {shape:?} of {dtype_name} needs {} bytes, data_offsets [{start}, {end}] hold {}",
-                nbytes.map_or("too many".to_string(), |n| n.to_string()),
-                end - start
-            ));
-        }
-        entries.push(SafetensorsEntry { name, dtype, shape, offsets: start..end });
-    }
-    entries.sort_by_key(|e| e.offsets.start);
-    Ok(entries)
-}
-
-const SAFETENSORS_DTYPES: &str = "BOOL, U8, I8, I16, U16, I32, U32, I64, U64, F16, BF16, F32, F64, F8_E4M3";
-
-fn safetensors_dtype(name: &str) -> Option<NpDType> {
-    Some(match name {
-        "BOOL" => NpDType::Bool,
-        "U8" => NpDType::UInt8,
-        "I8" => NpDType::Int8,
-        "I16" => NpDType::Int16,
-        "U16" => NpDType::UInt16,
-        "I32" => NpDType::Int32,
-        "U32" => NpDType::UInt32,
-        "I64" => NpDType::Int64,
-        "U64" => NpDType::UInt64,
-        "F16" => NpDType::Float16,
-        "BF16" => NpDType::BFloat16,
-        "F32" => NpDType::Float32,
-        "F64" => NpDType::Float64,
-        "F8_E4M3" => NpDType::Float8E4M3FN,
-        _ => return None,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -536,7 +478,7 @@ mod tests {
 
     fn put(store: &InMemory, key: &str, bytes: Vec<u8>) {
         let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
-        rt.block_on(store.put(&ObjectPath::from(key), bytes.into())).unwrap();
+        rt.block_on(store.put(&ObjectPath::parse(key).unwrap(), bytes.into())).unwrap();
     }
 
     fn url(key: &str) -> S3Url {
@@ -649,6 +591,22 @@ mod tests {
     }
 
     #[test]
+    fn keys_with_reserved_characters_name_the_object_verbatim() {
+        let store = InMemory::new();
+        let bytes = npy_bytes(&ArrayRef::from_vec(vec![1f32, 2.0], &[2]).unwrap(), &Default::default());
+        for key in
+            ["data-ü.npy", "€/x.npy", "a~b.npy", "100%.npy", "q?x=1.npy", "h#1.npy", "s*.npy", "sp ace.npy"]
+        {
+            put(&store, key, bytes.clone());
+            let u = url(key);
+            assert_eq!(u.key(), key);
+            assert_eq!(u.path().as_ref(), key);
+            let t = tensor(load_from(&store, &u).unwrap());
+            assert_eq!(t.to_vec1::<f32>().unwrap(), [1.0, 2.0], "{key}");
+        }
+    }
+
+    #[test]
     fn urls_parse_or_name_the_problem() {
         let u = S3Url::parse("s3://b/dir/x.NPY").unwrap();
         assert_eq!((u.bucket(), u.key(), u.format().unwrap()), ("b", "dir/x.NPY", Format::Npy));
@@ -660,6 +618,11 @@ mod tests {
             ("s3://bucket", "no key"),
             ("s3:///x.npy", "no bucket"),
             ("s3://b/dir/", "folder"),
+            ("s3://b/a//x.npy", "empty segment"),
+            ("s3://b//x.npy", "leading `/`"),
+            ("s3://b/../x.npy", "`..` segment"),
+            ("s3://b/./x.npy", "`..` segment"),
+            ("s3://b/a\u{7}.npy", "control character"),
         ] {
             let err = S3Url::parse(bad).unwrap_err();
             assert!(
@@ -815,27 +778,38 @@ mod tests {
     }
 
     #[test]
-    fn safetensors_headers_that_lie_are_errors() {
-        let cases: [(&[u8], &str); 5] = [
-            (b"[1, 2]", "not a JSON object"),
-            (
-                b"{\"a\": {\"dtype\": \"C64\", \"shape\": [1], \"data_offsets\": [0, 8]}}",
-                "unsupported dtype \"C64\"",
-            ),
-            (b"{\"a\": {\"dtype\": \"F32\", \"shape\": [3], \"data_offsets\": [0, 8]}}", "needs 12 bytes"),
-            (b"{\"a\": {\"dtype\": \"F32\", \"shape\": [1]}}", "no \"data_offsets\""),
-            (b"{\"a\": {\"dtype\": \"F32\", \"shape\": [-1], \"data_offsets\": [0, 4]}}", "non-negative"),
+    fn safetensors_headers_that_lie_are_errors_as_for_local_files() {
+        let f32s = |name: &str, begin: usize, end: usize| {
+            format!(
+                "\"{name}\": {{\"dtype\": \"F32\", \"shape\": [{}], \"data_offsets\": [{begin}, {end}]}}",
+                (end - begin) / 4
+            )
+        };
+        let cases: Vec<(String, usize, &str)> = vec![
+            ("[1, 2]".into(), 0, "not a JSON object"),
+            ("{\"a\": {\"dtype\": \"C64\", \"shape\": [1], \"data_offsets\": [0, 8]}}".into(), 8, "C64"),
+            ("{\"a\": {\"dtype\": \"F32\", \"shape\": [3], \"data_offsets\": [0, 8]}}".into(), 8, "needs 12"),
+            ("{\"a\": {\"dtype\": \"F32\", \"shape\": [1]}}".into(), 4, "data_offsets"),
+            (format!("{{{}, {}}}", f32s("a", 0, 8), f32s("b", 4, 12)), 12, "overlaps"),
+            (format!("{{{}, {}}}", f32s("a", 0, 4), f32s("a", 4, 8)), 8, "twice"),
+            (format!("{{{}, {}}}", f32s("a", 0, 4), f32s("b", 8, 12)), 12, "belong to no tensor"),
+            (format!("{{{}}}", f32s("a", 0, 4)), 8, "belong to no tensor"),
+            (format!("{{\"__metadata__\": {{\"k\": 1}}, {}}}", f32s("a", 0, 4)), 4, "string values"),
         ];
-        for (json, needle) in cases {
-            let err = parse_safetensors_header(json).unwrap_err();
-            assert!(err.contains(needle), "{}: {err}", String::from_utf8_lossy(json));
-        }
         let store = InMemory::new();
-        let mut bytes = 99u64.to_le_bytes().to_vec();
-        bytes.extend_from_slice(&[b' '; 99]);
-        put(&store, "j.safetensors", bytes);
-        let err = load_from(&store, &url("j.safetensors")).unwrap_err();
-        assert!(matches!(err, Error::NpyFormat { .. }) && err.to_string().contains("valid JSON"), "{err}");
+        for (i, (json, data, needle)) in cases.into_iter().enumerate() {
+            let mut bytes = (json.len() as u64).to_le_bytes().to_vec();
+            bytes.extend_from_slice(json.as_bytes());
+            bytes.extend(std::iter::repeat_n(0u8, data));
+            let local = crate::safetensors::parse_header(&bytes).unwrap_err();
+            let key = format!("lie{i}.safetensors");
+            put(&store, &key, bytes);
+            let err = load_from(&store, &url(&key)).unwrap_err();
+            assert!(err.to_string().contains(needle), "{json}: {err}");
+            assert!(local.to_string().contains(needle), "{json}: local {local}");
+            // format errors name the object (a dtype error names the dtype and the tensor)
+            assert!(needle == "C64" || err.to_string().contains(&key), "{err}");
+        }
     }
 
     #[test]

@@ -211,9 +211,47 @@ pub fn parse_header(bytes: &[u8]) -> Result<Header> {
     read_header(&mut &bytes[..], bytes.len() as u64)
 }
 
-fn parse_json(text: &[u8], data_start: usize) -> Result<Header> {
-    let object: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(text)
+/// A JSON object's members in file order, duplicates kept (a map would keep one silently).
+struct Members(Vec<(String, serde_json::Value)>);
+
+impl<'de> serde::Deserialize<'de> for Members {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = Members;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> std::result::Result<Members, A::Error> {
+                let mut out = Vec::new();
+                while let Some(member) = map.next_entry::<String, serde_json::Value>()? {
+                    out.push(member);
+                }
+                Ok(Members(out))
+            }
+        }
+        d.deserialize_map(Visit)
+    }
+}
+
+/// Parse and validate a safetensors JSON header whose data section starts at `data_start`:
+/// the one validator local files, buffers and remote objects all go through. It checks every
+/// entry and the ranges against each other; the caller checks them against the data it has
+/// (`Header::data_len` bytes, no more and no less).
+pub(crate) fn parse_json(text: &[u8], data_start: usize) -> Result<Header> {
+    let Members(object) = serde_json::from_slice(text)
         .map_err(|e| malformed(format!("the header is not a JSON object: {e}")))?;
+    let mut seen = std::collections::HashSet::with_capacity(object.len());
+    for (name, _) in &object {
+        if !seen.insert(name.as_str()) {
+            return Err(malformed(format!(
+                "the header names {name:?} twice; each tensor (and \"__metadata__\") appears once"
+            )));
+        }
+    }
     let mut metadata = HashMap::new();
     let mut tensors = Vec::with_capacity(object.len());
     for (name, value) in object {

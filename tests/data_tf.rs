@@ -239,3 +239,19 @@ fn autotune_prefetch_starts_a_thread_only_for_batches_worth_handing_off() -> Res
     assert_eq!(tuned.iter().count(), 2);
     Ok(())
 }
+
+#[test]
+fn sizes_larger_than_the_data_allocate_what_exists() -> Result<()> {
+    let ds = Dataset::from_tensor_slices(ids(10)?)?;
+    for n in [1u64 << 40, 1 << 63, u64::MAX] {
+        assert_eq!(elements(&ds.batch(n, false)?)?, vec![(0..10).collect::<Vec<_>>()]);
+        assert!(elements(&ds.batch(n, true)?)?.is_empty());
+        let deep = ds.batch(n, false)?.prefetch(i64::try_from(n).unwrap_or(i64::MAX))?;
+        assert_eq!(elements(&deep)?, vec![(0..10).collect::<Vec<_>>()]);
+        assert_eq!(flat(&ds.prefetch(1 << 40)?)?, (0..10).collect::<Vec<_>>());
+        // an endless pipeline's queue is capped, not sized by the request
+        assert_eq!(flat(&ds.repeat(None)?.prefetch(1 << 40)?.take(25)?)?.len(), 25);
+        assert_eq!(flat(&ds.repeat(Some(3))?.batch(n, false)?)?.len(), 30);
+    }
+    Ok(())
+}

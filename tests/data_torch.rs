@@ -181,3 +181,17 @@ fn shared_source_is_not_copied() -> Result<()> {
     assert!(std::ptr::eq(&*a, &*b));
     Ok(())
 }
+
+#[test]
+fn a_batch_larger_than_the_data_is_one_short_batch() -> Result<()> {
+    for n in [1usize << 40, 1 << 63, usize::MAX] {
+        let loader = DataLoader::new(dataset(10)?, n, true, false, Some(3))?;
+        assert_eq!(loader.len(), 1);
+        let batches = epoch(&loader)?;
+        assert_eq!(batches.len(), 1);
+        assert_eq!(sorted(&batches), (0..10).collect::<Vec<_>>());
+        assert!(epoch(&DataLoader::new(dataset(10)?, n, false, true, Some(3))?)?.is_empty());
+        assert_eq!(sorted(&epoch(&loader.prefetch(1 << 40))?), (0..10).collect::<Vec<_>>());
+    }
+    Ok(())
+}

@@ -145,6 +145,29 @@ fn batched_empty_squared_cosine_and_half_precision() -> Result<()> {
 }
 
 #[test]
+fn zero_features_give_zero_distances_as_torch() -> Result<()> {
+    let a = Tensor::zeros((3, 0), DType::F32, &Device::Cpu)?;
+    let b = Tensor::zeros((2, 0), DType::F32, &Device::Cpu)?;
+    for p in [1.0, 2.0, 3.0, f64::INFINITY] {
+        let d = cdist(&a, &b, p)?;
+        assert_eq!(d.dtype(), DType::F32);
+        assert_eq!(d.to_vec2::<f32>()?, vec![vec![0.0; 2]; 3], "p={p}");
+    }
+    let batched = cdist(
+        &Tensor::zeros((2, 3, 0), DType::F64, &Device::Cpu)?,
+        &Tensor::zeros((2, 4, 0), DType::F64, &Device::Cpu)?,
+        2.0,
+    )?;
+    assert_eq!(batched.dims(), [2, 3, 4]);
+    assert_eq!(batched.dtype(), DType::F64);
+    assert_eq!(batched.sum_all()?.to_scalar::<f64>()?, 0.0);
+    // the empty vector is the zero vector, which cosine puts at distance 1
+    let c = cdist_with(&a, &b, &opts(Metric::Cosine, ComputeMode::Auto), &|| false)?;
+    assert_eq!(c.to_vec2::<f32>()?, vec![vec![1.0; 2]; 3]);
+    Ok(())
+}
+
+#[test]
 fn bad_inputs_are_refused_with_the_reason() -> Result<()> {
     let a = Tensor::zeros((3, 4), DType::F32, &Device::Cpu)?;
     let b = Tensor::zeros((2, 5), DType::F32, &Device::Cpu)?;

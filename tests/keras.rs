@@ -520,3 +520,19 @@ fn train_on_batch_steps_once(device: &Device) -> Result<()> {
     assert!(msg.contains("evaluate"), "{msg}");
     Ok(())
 }
+
+#[test]
+fn huge_sizes_are_one_batch_or_a_refusal_naming_the_argument() -> Result<()> {
+    let (x, y) = seed_task(10, 10, 1, &Device::Cpu)?;
+    let mut model = seed_model(&Device::Cpu, 0)?;
+    let opts = FitOptions { batch_size: 1 << 40, ..quiet(2) };
+    let history = model.fit(&x, &y, &opts)?;
+    assert_eq!(history.history["loss"].len(), 2);
+    assert_eq!(model.predict(&x, Some(1 << 40))?.dims(), [10, 1]);
+    // a kernel of 10 x 2^40 floats cannot exist: refused before candle tries to allocate it
+    let mut big = Sequential::new(vec![Dense::new(1 << 40).input_shape(&[10]).into()])?;
+    let err = big.build(&[10]).unwrap_err();
+    assert!(matches!(err, Error::InvalidArgument { argument: "units", .. }), "{err}");
+    assert!(err.to_string().contains("fewer units"), "{err}");
+    Ok(())
+}

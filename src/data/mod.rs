@@ -47,6 +47,10 @@ pub use source::Source;
 /// the consumer works, without holding more memory than that.
 pub const AUTOTUNE_DEPTH: usize = 2;
 
+/// The deepest prefetch queue of a pipeline that never ends (`repeat()`): a finite one is
+/// capped at the number of elements it yields, since the queue is allocated up front.
+pub const MAX_PREFETCH_DEPTH: usize = 1 << 12;
+
 /// `AUTOTUNE` prefetch starts a thread only for batches of at least this many bytes; below it
 /// the hand-off costs more than the gather (see [`Pipeline::prefetch_depth`]).
 pub const AUTOTUNE_MIN_BATCH_BYTES: usize = 256 << 10;

@@ -97,7 +97,9 @@ impl Pipeline {
         self.ops.iter().fold(Cardinality::Finite(self.source.len()), |c, op| c.after(op))
     }
 
-    /// The queue depth of background prefetch (0: none). An `AUTOTUNE`-only prefetch of
+    /// The queue depth of background prefetch (0: none), at most the number of elements the
+    /// pipeline yields (or [`MAX_PREFETCH_DEPTH`](super::MAX_PREFETCH_DEPTH) when it never
+    /// ends): the queue is allocated up front. An `AUTOTUNE`-only prefetch of
     /// batches smaller than [`AUTOTUNE_MIN_BATCH_BYTES`](super::AUTOTUNE_MIN_BATCH_BYTES) runs
     /// inline: handing a batch of a few KiB to another thread costs more than gathering it
     /// (measured: 1M x 10 f32 at batch 32, 7.1 M samples/s with the thread vs 11.9 M without).
@@ -110,10 +112,16 @@ impl Pipeline {
                 *d = (*d).max(*buffer);
             }
         }
-        if tuned > explicit && self.batch_bytes() < super::AUTOTUNE_MIN_BATCH_BYTES {
-            return explicit;
-        }
-        explicit.max(tuned)
+        let depth = if tuned > explicit && self.batch_bytes() < super::AUTOTUNE_MIN_BATCH_BYTES {
+            explicit
+        } else {
+            explicit.max(tuned)
+        };
+        let elements = match self.cardinality() {
+            Cardinality::Finite(n) => usize::try_from(n).unwrap_or(usize::MAX).max(1),
+            Cardinality::Infinite | Cardinality::Unknown => super::MAX_PREFETCH_DEPTH,
+        };
+        depth.min(elements)
     }
 
     /// Bytes of one element at the pipeline's end (a batch when it batches).

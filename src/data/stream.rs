@@ -43,7 +43,11 @@ fn build_prefix(n: u64, ops: &Arc<[Op]>, end: usize, key: u64) -> Stream {
             Box::new(WindowShuffle::new(upstream(), *buffer_size as usize, seed))
         }
         Op::Batch { size, drop_remainder } => {
-            Box::new(Batcher { upstream: upstream(), size: *size as usize, drop_remainder: *drop_remainder })
+            // a group holds at most `n` samples unless repeats feed it: size its buffer by
+            // what exists, not by the requested size (which may be 2**63)
+            let size = usize::try_from(*size).unwrap_or(usize::MAX);
+            let capacity = size.min(usize::try_from(n).unwrap_or(usize::MAX));
+            Box::new(Batcher { upstream: upstream(), size, capacity, drop_remainder: *drop_remainder })
         }
         Op::Repeat { count } => Box::new(Repeat {
             n,
@@ -113,13 +117,14 @@ impl Iterator for WindowShuffle {
 struct Batcher {
     upstream: Stream,
     size: usize,
+    capacity: usize,
     drop_remainder: bool,
 }
 
 impl Iterator for Batcher {
     type Item = Item;
     fn next(&mut self) -> Option<Item> {
-        let mut group = Vec::with_capacity(self.size);
+        let mut group = Vec::with_capacity(self.capacity);
         for item in self.upstream.by_ref() {
             match item {
                 Item::Sample(i) => group.push(i),

@@ -30,7 +30,7 @@ use crate::array::ArrayRef;
 use crate::convert::{to_tensor, Options, Sharing};
 use crate::dlpack::{self, DLDevice, DLPackOwner, ExportOptions, Exported, Imported, DLPACK_VERSION};
 use crate::error::Error;
-use crate::python::{array_ref_from_ndarray, release_parked, to_pyerr};
+use crate::python::{array_ref_from_ndarray, ffi_guard, python_alive, release_parked, to_pyerr};
 
 const VERSIONED: &CStr = c"dltensor_versioned";
 const USED_VERSIONED: &CStr = c"used_dltensor_versioned";
@@ -76,29 +76,35 @@ pub fn capsule_from_export(py: Python<'_>, export: Exported) -> PyResult<Bound<'
     Ok(unsafe { Bound::from_owned_ptr(py, capsule) })
 }
 
-/// The capsule destructors: CPython calls them with the GIL held when the capsule dies.
+/// The capsule destructors: CPython calls them with the GIL held when the capsule dies (also
+/// during interpreter shutdown). They cannot unwind ([`ffi_guard`]).
 unsafe extern "C" fn destroy_versioned(capsule: *mut ffi::PyObject) {
-    // SAFETY: called by CPython on a live capsule of ours (name `VERSIONED` or `USED_VERSIONED`).
-    unsafe {
-        destroy(capsule, VERSIONED, USED_VERSIONED, |p| {
-            let m = p.cast::<dlpack::DLManagedTensorVersioned>();
-            if let Some(deleter) = (*m).deleter {
-                deleter(m);
-            }
-        })
-    }
+    ffi_guard(|| {
+        // SAFETY: called by CPython on a live capsule of ours (name `VERSIONED` or
+        // `USED_VERSIONED`).
+        unsafe {
+            destroy(capsule, VERSIONED, USED_VERSIONED, |p| {
+                let m = p.cast::<dlpack::DLManagedTensorVersioned>();
+                if let Some(deleter) = (*m).deleter {
+                    deleter(m);
+                }
+            })
+        }
+    })
 }
 
 unsafe extern "C" fn destroy_legacy(capsule: *mut ffi::PyObject) {
-    // SAFETY: called by CPython on a live capsule of ours (name `LEGACY` or `USED_LEGACY`).
-    unsafe {
-        destroy(capsule, LEGACY, USED_LEGACY, |p| {
-            let m = p.cast::<dlpack::DLManagedTensor>();
-            if let Some(deleter) = (*m).deleter {
-                deleter(m);
-            }
-        })
-    }
+    ffi_guard(|| {
+        // SAFETY: called by CPython on a live capsule of ours (name `LEGACY` or `USED_LEGACY`).
+        unsafe {
+            destroy(capsule, LEGACY, USED_LEGACY, |p| {
+                let m = p.cast::<dlpack::DLManagedTensor>();
+                if let Some(deleter) = (*m).deleter {
+                    deleter(m);
+                }
+            })
+        }
+    })
 }
 
 /// The capsule destructor of the DLPack Python specification: the deleter runs only if no
@@ -122,8 +128,10 @@ unsafe fn destroy(capsule: *mut ffi::PyObject, name: &CStr, used: &CStr, delete:
         } else {
             delete(managed);
             // the tensor clone may have held the last use of a shared NumPy array: release it
-            // now that we hold the GIL
-            adopt::drain_released();
+            // now that we hold the GIL (unless the interpreter is shutting down)
+            if python_alive() {
+                adopt::drain_released();
+            }
         }
         ffi::PyErr_Restore(ty, value, tb);
     }

@@ -105,7 +105,7 @@ pub fn backward(py: Python<'_>, t: &Tensor, gradient: Option<Tensor>) -> PyResul
                 )));
             }
             let t = t.clone();
-            py.detach(move || t.mul(&g.to_dtype(t.dtype())?)?.sum_all())
+            py.detach(move || t.mul(&candle_numpy::dtype::cast(&g, t.dtype())?)?.sum_all())
                 .map_err(|e| candle_numpy::python::to_pyerr(py, e.into()))?
         }
     };

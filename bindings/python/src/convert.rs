@@ -116,6 +116,13 @@ pub fn convert(
                 type_name(data)
             )));
         }
+        if holds_arrays(data)? {
+            // a list/tuple of arrays or tensors: NumPy stacks them (keeping their dtype, as
+            // torch.tensor does), then the copy path converts the stack
+            let arr = np.call_method1("asarray", (data,))?;
+            let (t, _) = tensor_from_numpy(&arr, Sharing::Copy, &opts)?;
+            return Ok(PyTensor::new(t, false));
+        }
         let t = from_python_values(data, dtype, &device)?;
         return Ok(PyTensor::new(t, false));
     }
@@ -196,7 +203,7 @@ fn retarget(
     py.detach(move || -> candle_core::Result<Tensor> {
         let mut out = t.clone();
         if let Some(d) = dtype {
-            out = out.to_dtype(d)?;
+            out = candle_numpy::dtype::cast(&out, d)?;
         }
         if !out.device().same_device(&device) {
             out = out.to_device(&device)?;
@@ -270,6 +277,15 @@ impl Values {
     }
 }
 
+/// Whether a list/tuple's items are arrays or tensors rather than numbers and sequences.
+fn holds_arrays(data: &Bound<'_, PyAny>) -> PyResult<bool> {
+    if !is_sequence(data) || data.len()? == 0 {
+        return Ok(false);
+    }
+    let first = data.get_item(0)?;
+    Ok(first.cast::<PyTensor>().is_ok() || first.cast::<PyUntypedArray>().is_ok())
+}
+
 fn is_sequence(x: &Bound<'_, PyAny>) -> bool {
     x.is_instance_of::<PyList>() || x.is_instance_of::<PyTuple>()
 }
@@ -335,7 +351,8 @@ pub fn from_python_values(
 ) -> PyResult<Tensor> {
     let shape = nested_shape(data)?;
     let n: usize = shape.iter().product();
-    let mut values = Values::Bool(Vec::with_capacity(n));
+    // an empty sequence has no element to infer from: float32, as torch
+    let mut values = if n == 0 { Values::Float(Vec::new()) } else { Values::Bool(Vec::with_capacity(n)) };
     fill(data, &shape, 0, &mut Vec::new(), &mut values)?;
     let cpu = Device::Cpu;
     let t = match values {

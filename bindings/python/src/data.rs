@@ -108,15 +108,19 @@ impl PyDataLoader {
     /// every batch on that device ("cpu", "cuda", "cuda:N"); with `prefetch` the copy runs on
     /// the background thread. A CUDA device that cannot be opened raises `DeviceError`.
     #[new]
-    #[pyo3(signature = (dataset, batch_size=1, shuffle=false, drop_last=false, seed=None, device=None))]
+    #[pyo3(signature = (dataset, batch_size=None, shuffle=false, drop_last=false, seed=None, device=None))]
     fn new(
         dataset: &Bound<'_, PyAny>,
-        batch_size: usize,
+        batch_size: Option<&Bound<'_, PyAny>>,
         shuffle: bool,
         drop_last: bool,
         seed: Option<u64>,
         device: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
+        // None (torch's "no batching") is batches of one sample here; sizes past the data are
+        // one short batch
+        let batch_size = batch_size.map(|b| count("batch_size", b)).transpose()?.unwrap_or(1);
+        let batch_size = usize::try_from(batch_size).unwrap_or(usize::MAX);
         let ds = dataset.cast::<PyTensorDataset>().map_err(|_| {
             PyTypeError::new_err("DataLoader takes a candle_numpy.torch.utils.data.TensorDataset")
         })?;
@@ -185,8 +189,24 @@ fn wrap_ds(r: candle_numpy::Result<Dataset>) -> PyResult<PyDataset> {
     Ok(PyDataset { inner: r? })
 }
 
-fn count(name: &str, n: i64) -> PyResult<u64> {
-    u64::try_from(n).map_err(|_| PyValueError::new_err(format!("{name} must be >= 0, got {n}")))
+/// A size or count argument: any Python int in `0..2**64` (sizes past the data are fine: a
+/// batch larger than the data is one short batch); a ValueError naming `name` otherwise.
+fn count(name: &str, n: &Bound<'_, PyAny>) -> PyResult<u64> {
+    if let Ok(v) = n.extract::<u64>() {
+        return Ok(v);
+    }
+    if n.is_instance_of::<pyo3::types::PyInt>() {
+        return Err(PyValueError::new_err(format!("{name} must be >= 0 (and below 2**64), got {n}")));
+    }
+    Err(PyTypeError::new_err(format!("{name} must be an int, got {}", n.get_type().name()?)))
+}
+
+/// `count`, where -1 means "all" (`take(-1)`, `skip(-1)`, `repeat(-1)`).
+fn count_or_all(name: &str, n: &Bound<'_, PyAny>) -> PyResult<Option<u64>> {
+    if n.extract::<i64>().is_ok_and(|v| v == -1) {
+        return Ok(None);
+    }
+    count(name, n).map(Some)
 }
 
 impl PyDataset {
@@ -238,7 +258,7 @@ impl PyDataset {
     #[pyo3(signature = (buffer_size, seed=None, reshuffle_each_iteration=true))]
     fn shuffle(
         &self,
-        buffer_size: i64,
+        buffer_size: &Bound<'_, PyAny>,
         seed: Option<u64>,
         reshuffle_each_iteration: bool,
     ) -> PyResult<PyDataset> {
@@ -246,13 +266,18 @@ impl PyDataset {
     }
 
     #[pyo3(signature = (batch_size, drop_remainder=false))]
-    fn batch(&self, batch_size: i64, drop_remainder: bool) -> PyResult<PyDataset> {
+    fn batch(&self, batch_size: &Bound<'_, PyAny>, drop_remainder: bool) -> PyResult<PyDataset> {
         wrap_ds(self.inner.batch(count("batch_size", batch_size)?, drop_remainder))
     }
 
     /// `prefetch(n)`; `n = AUTOTUNE` (-1) picks the depth.
-    fn prefetch(&self, buffer_size: i64) -> PyResult<PyDataset> {
-        wrap_ds(self.inner.prefetch(buffer_size))
+    fn prefetch(&self, buffer_size: &Bound<'_, PyAny>) -> PyResult<PyDataset> {
+        // the queue is capped by what the pipeline yields, so any depth past i64 is the same
+        let depth = match count_or_all("buffer_size", buffer_size)? {
+            None => candle_numpy::tf::data::AUTOTUNE,
+            Some(n) => i64::try_from(n).unwrap_or(i64::MAX),
+        };
+        wrap_ds(self.inner.prefetch(depth))
     }
 
     /// `tf.data.experimental.prefetch_to_device(device, buffer_size)` as a method: prefetch on
@@ -266,25 +291,25 @@ impl PyDataset {
 
     /// `repeat(count=None)`: None (or -1) repeats forever.
     #[pyo3(signature = (count=None))]
-    fn repeat(&self, count: Option<i64>) -> PyResult<PyDataset> {
+    fn repeat(&self, count: Option<&Bound<'_, PyAny>>) -> PyResult<PyDataset> {
         let c = match count {
-            None | Some(-1) => None,
-            Some(n) => Some(self::count("count", n)?),
+            None => None,
+            Some(n) => count_or_all("count", n)?,
         };
         wrap_ds(self.inner.repeat(c))
     }
 
     /// `take(n)`; -1 takes everything.
-    fn take(&self, count: i64) -> PyResult<PyDataset> {
-        wrap_ds(self.inner.take(if count == -1 { u64::MAX } else { self::count("count", count)? }))
+    fn take(&self, count: &Bound<'_, PyAny>) -> PyResult<PyDataset> {
+        wrap_ds(self.inner.take(count_or_all("count", count)?.unwrap_or(u64::MAX)))
     }
 
     /// `skip(n)`; -1 skips everything.
-    fn skip(&self, count: i64) -> PyResult<PyDataset> {
-        wrap_ds(self.inner.skip(if count == -1 { u64::MAX } else { self::count("count", count)? }))
+    fn skip(&self, count: &Bound<'_, PyAny>) -> PyResult<PyDataset> {
+        wrap_ds(self.inner.skip(count_or_all("count", count)?.unwrap_or(u64::MAX)))
     }
 
-    fn shard(&self, num_shards: i64, index: i64) -> PyResult<PyDataset> {
+    fn shard(&self, num_shards: &Bound<'_, PyAny>, index: &Bound<'_, PyAny>) -> PyResult<PyDataset> {
         wrap_ds(self.inner.shard(count("num_shards", num_shards)?, count("index", index)?))
     }
 

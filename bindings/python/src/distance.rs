@@ -53,13 +53,18 @@ pub fn cdist(
     let opts = CdistOptions { metric, compute_mode, max_output_bytes, ..Default::default() };
     let pending: Mutex<Option<PyErr>> = Mutex::new(None);
     let interrupted = || {
-        Python::attach(|py| match py.check_signals() {
+        // at shutdown (a daemon thread computing), stop instead of asking for the GIL
+        if !candle_numpy::python::python_alive() {
+            return true;
+        }
+        Python::try_attach(|py| match py.check_signals() {
             Ok(()) => false,
             Err(e) => {
                 *pending.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
                 true
             }
         })
+        .unwrap_or(true)
     };
     let result = py.detach(|| cdist_with(&a, &b, &opts, &interrupted));
     match result {

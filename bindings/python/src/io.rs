@@ -18,7 +18,9 @@ fn path_of(obj: &Bound<'_, PyAny>) -> PyResult<PathBuf> {
     obj.extract::<PathBuf>()
 }
 
-/// What a save writes: a NumPy array as it is, anything else as the tensor `as_tensor` makes.
+/// What a save writes: a NumPy array's values and dtype (any layout or byte order; the file is
+/// C order, native byte order, so a `>f8` array is saved as `<f8` with the same values),
+/// anything else as the tensor `as_tensor` makes.
 fn array_of(obj: &Bound<'_, PyAny>) -> PyResult<ArrayRef> {
     if let Ok(arr) = obj.cast::<PyUntypedArray>() {
         return array_ref_from_ndarray(arr);

@@ -17,6 +17,7 @@ mod io;
 mod keras;
 mod ops;
 mod optim;
+mod promote;
 mod remote;
 mod safetensors;
 mod tensor;

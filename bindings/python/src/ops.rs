@@ -11,12 +11,14 @@ use pyo3::pyclass::CompareOp;
 use pyo3::types::PyTuple;
 
 use crate::autograd;
-use crate::tensor::{norm_axis, operand, run, Operand, PyTensor};
+use crate::promote::Scalar;
+use crate::tensor::{norm_axis, op_dtype, operand, operands, run, Operand, PyTensor};
+use candle_numpy::dtype::cast;
 
 /// `a @ b` with torch's rank rules: 1-D operands are promoted to a row (left) or a column
 /// (right) and the added dimension removed afterwards; batch dimensions broadcast.
 fn matmul(a: &Tensor, b: &Tensor) -> candle_core::Result<Tensor> {
-    let b = if b.dtype() != a.dtype() { b.to_dtype(a.dtype())? } else { b.clone() };
+    let b = cast(b, a.dtype())?;
     match (a.rank(), b.rank()) {
         (0, _) | (_, 0) => candle_core::bail!("matmul needs tensors of rank >= 1, got a scalar"),
         (1, 1) => a.mul(&b)?.sum_all(),
@@ -26,33 +28,92 @@ fn matmul(a: &Tensor, b: &Tensor) -> candle_core::Result<Tensor> {
     }
 }
 
+/// The dtype a reduction accumulates in and the dtype it returns, as torch: half-precision
+/// floats accumulate in f32 and return their own dtype; integer sums accumulate in and return
+/// int64; integer means (which torch refuses, and which would truncate) are computed in and
+/// return f32, as NumPy computes them in floating point.
+fn reduction_dtypes(dtype: DType, mean: bool) -> (DType, DType) {
+    match dtype {
+        DType::F16 | DType::BF16 => (DType::F32, dtype),
+        d if d.is_float() => (d, d),
+        _ if mean => (DType::F32, DType::F32),
+        _ => (DType::I64, DType::I64),
+    }
+}
+
 /// Reduce over `dim` (all dimensions when `None`), as torch's `sum`/`mean`.
 fn reduce(t: &Tensor, dim: Option<usize>, keepdim: bool, mean: bool) -> candle_core::Result<Tensor> {
-    // integer means would truncate; torch refuses them, we compute them in f32 like NumPy
-    let t = if mean && !t.dtype().is_float() { t.to_dtype(DType::F32)? } else { t.clone() };
-    match (dim, mean, keepdim) {
+    let (work, out) = reduction_dtypes(t.dtype(), mean);
+    let t = cast(t, work)?;
+    let r = match (dim, mean, keepdim) {
         (None, false, _) => t.sum_all(),
         (None, true, _) => t.mean_all(),
         (Some(d), false, true) => t.sum_keepdim(d),
         (Some(d), false, false) => t.sum(d),
         (Some(d), true, true) => t.mean_keepdim(d),
         (Some(d), true, false) => t.mean(d),
+    }?;
+    cast(&r, out)
+}
+
+/// `argmax` along `d` where a NaN is the largest value (the first NaN wins), as torch and
+/// NumPy; candle's comparisons skip NaN.
+fn argmax_nan_first(t: &Tensor, d: usize) -> candle_core::Result<Tensor> {
+    let plain = t.argmax(d)?;
+    if !t.dtype().is_float() {
+        return Ok(plain);
+    }
+    let nan = t.ne(t)?;
+    let has_nan = nan.max(d)?;
+    has_nan.where_cond(&nan.argmax(d)?, &plain)
+}
+
+/// An integer tensor as float32, as torch's float-valued unary ops (`exp`, `sqrt`, ...) take
+/// integer inputs; floating-point tensors unchanged.
+fn floating(t: &Tensor) -> candle_core::Result<Tensor> {
+    if t.dtype().is_float() {
+        Ok(t.clone())
+    } else {
+        t.to_dtype(DType::F32)
     }
 }
 
-/// A scalar or tensor as a tensor of `like`'s dtype and device.
-fn as_tensor_like(o: Operand, like: &Tensor) -> candle_core::Result<Tensor> {
-    match o {
-        Operand::Scalar(x) => Tensor::new(x, like.device())?.to_dtype(like.dtype()),
-        Operand::Tensor(t) => {
-            let t = if t.dtype() != like.dtype() { t.to_dtype(like.dtype())? } else { t };
-            if t.device().same_device(like.device()) {
-                Ok(t)
-            } else {
-                t.to_device(like.device())
-            }
+/// `-t`: candle negates floating point only; integers are `0 - t`, which wraps for uint8 as in
+/// torch.
+pub(crate) fn negate(t: &Tensor) -> candle_core::Result<Tensor> {
+    if t.dtype().is_float() {
+        t.neg()
+    } else {
+        t.zeros_like()?.sub(t)
+    }
+}
+
+/// `t ** e` for an integer tensor and a non-negative integer `e`, by repeated squaring (exact,
+/// wrapping on overflow as torch's integer pow does).
+fn int_pow(t: &Tensor, mut e: u64) -> candle_core::Result<Tensor> {
+    let mut result = t.ones_like()?;
+    let mut base = t.clone();
+    while e > 0 {
+        if e & 1 == 1 {
+            result = result.mul(&base)?;
+        }
+        e >>= 1;
+        if e > 0 {
+            base = base.mul(&base)?;
         }
     }
+    Ok(result)
+}
+
+/// Refuse a floating-point-only op (softmax, gelu) on an integer tensor, as torch does.
+fn require_float(t: &Tensor, op: &str) -> PyResult<()> {
+    if t.dtype().is_float() {
+        return Ok(());
+    }
+    Err(PyTypeError::new_err(format!(
+        "{op} needs a floating-point tensor, got {}; convert with .float() first",
+        crate::dtype::name(t.dtype())
+    )))
 }
 
 #[pymethods]
@@ -134,6 +195,15 @@ impl PyTensor {
         };
         let g = match value {
             None => None,
+            Some(v) if v.inner.dtype() != self.inner.dtype() => {
+                return Err(PyTypeError::new_err(format!(
+                    "assigned grad has dtype {} but the tensor has dtype {}; convert it with \
+                     .to(\"{}\") first",
+                    crate::dtype::name(v.inner.dtype()),
+                    crate::dtype::name(self.inner.dtype()),
+                    crate::dtype::name(self.inner.dtype())
+                )))
+            }
             Some(v) if v.inner.dims() == self.inner.dims() => Some(v.inner.detach()),
             Some(v) => {
                 return Err(PyValueError::new_err(format!(
@@ -163,7 +233,7 @@ impl PyTensor {
 
     /// A tensor sharing this one's memory, outside the graph.
     fn detach(&self) -> PyTensor {
-        PyTensor::new(self.inner.detach(), self.readonly)
+        PyTensor::new(self.inner.detach(), self.readonly).rules_of(self)
     }
 
     /// The value of a one-element tensor as a Python number.
@@ -176,10 +246,10 @@ impl PyTensor {
         }
         let t = self.inner.flatten_all().map_err(|e| to_pyerr(py, e.into()))?;
         if t.dtype().is_float() {
-            let v = run(py, move || t.to_dtype(DType::F64)?.to_vec1::<f64>())?[0];
+            let v = run(py, move || cast(&t, DType::F64)?.to_vec1::<f64>())?[0];
             Ok(v.into_pyobject(py)?.into_any())
         } else {
-            let v = run(py, move || t.to_dtype(DType::I64)?.to_vec1::<i64>())?[0];
+            let v = run(py, move || cast(&t, DType::I64)?.to_vec1::<i64>())?[0];
             Ok(v.into_pyobject(py)?.into_any())
         }
     }
@@ -195,8 +265,15 @@ impl PyTensor {
         match dim {
             None => Ok(PyTuple::new(py, self.inner.dims())?.into_any()),
             Some(d) => {
+                // norm_axis lets a 0-d tensor's reductions name dim 0, as torch; size has no
+                // dimension to report
                 let d = norm_axis(d, self.inner.rank())?;
-                Ok(self.inner.dims()[d].into_pyobject(py)?.into_any())
+                let n = self.inner.dims().get(d).copied().ok_or_else(|| {
+                    pyo3::exceptions::PyIndexError::new_err(format!(
+                        "dimension {d} out of range: the tensor is 0-d (it has no dimensions)"
+                    ))
+                })?;
+                Ok(n.into_pyobject(py)?.into_any())
             }
         }
     }
@@ -223,15 +300,17 @@ impl PyTensor {
     fn relu(&self, py: Python<'_>) -> PyResult<PyTensor> {
         self.unary(py, Tensor::relu)
     }
+    /// Integer inputs give float32 (as torch), here and in `tanh`, `exp`, `log`, `sqrt`.
     fn sigmoid(&self, py: Python<'_>) -> PyResult<PyTensor> {
-        self.unary(py, candle_nn::ops::sigmoid)
+        self.unary(py, |t| candle_nn::ops::sigmoid(&floating(t)?))
     }
     fn tanh(&self, py: Python<'_>) -> PyResult<PyTensor> {
-        self.unary(py, Tensor::tanh)
+        self.unary(py, |t| floating(t)?.tanh())
     }
     /// GELU; `approximate="tanh"` (torch's option) uses the tanh form, the default the exact erf.
     #[pyo3(signature = (approximate="none"))]
     fn gelu(&self, py: Python<'_>, approximate: &str) -> PyResult<PyTensor> {
+        require_float(&self.inner, "gelu")?;
         match approximate {
             "none" => self.unary(py, Tensor::gelu_erf),
             "tanh" => self.unary(py, Tensor::gelu),
@@ -241,34 +320,73 @@ impl PyTensor {
         }
     }
     fn exp(&self, py: Python<'_>) -> PyResult<PyTensor> {
-        self.unary(py, Tensor::exp)
+        self.unary(py, |t| floating(t)?.exp())
     }
     fn log(&self, py: Python<'_>) -> PyResult<PyTensor> {
-        self.unary(py, Tensor::log)
+        self.unary(py, |t| floating(t)?.log())
     }
     fn abs(&self, py: Python<'_>) -> PyResult<PyTensor> {
         self.unary(py, Tensor::abs)
     }
     fn sqrt(&self, py: Python<'_>) -> PyResult<PyTensor> {
-        self.unary(py, Tensor::sqrt)
+        self.unary(py, |t| floating(t)?.sqrt())
     }
+    /// `t * t`, in the tensor's dtype (integers too).
     fn square(&self, py: Python<'_>) -> PyResult<PyTensor> {
-        self.unary(py, Tensor::sqr)
+        self.unary(py, |t| if t.dtype().is_float() { t.sqr() } else { t.mul(t) })
     }
     fn __abs__(&self, py: Python<'_>) -> PyResult<PyTensor> {
         self.abs(py)
     }
 
-    /// `t ** e` for a Python number `e`.
-    fn pow(&self, py: Python<'_>, exponent: f64) -> PyResult<PyTensor> {
-        match exponent {
-            1.0 => self.unary(py, |t| Ok(t.clone())),
-            2.0 => self.unary(py, Tensor::sqr),
-            0.5 => self.unary(py, Tensor::sqrt),
-            e => self.unary(py, move |t| t.powf(e)),
+    /// `t ** e` for a Python number `e`. As torch: an integer tensor to a non-negative Python
+    /// int stays integer (exact, wrapping on overflow), to a negative one is refused, and to a
+    /// float gives float32.
+    fn pow(&self, py: Python<'_>, exponent: &Bound<'_, PyAny>) -> PyResult<PyTensor> {
+        let e = match operand(exponent) {
+            Ok(Operand::Scalar(e)) => e,
+            _ => {
+                return Err(PyTypeError::new_err(format!(
+                    "pow takes a Python int or float exponent, got {}",
+                    exponent.get_type().name()?
+                )))
+            }
+        };
+        let int_exponent = match e {
+            Scalar::Bool(b) => Some(b as i64),
+            Scalar::Int(i) => Some(i),
+            Scalar::Float(_) => None,
+        };
+        if !self.inner.dtype().is_float() {
+            match int_exponent {
+                Some(i) if i < 0 => {
+                    return Err(PyValueError::new_err(format!(
+                        "integers to negative integer powers are not allowed (as in torch): this \
+                         tensor is {}; use t.float() ** {i}",
+                        crate::dtype::name(self.inner.dtype())
+                    )))
+                }
+                Some(i) => return self.unary(py, move |t| int_pow(t, i as u64)),
+                None => {}
+            }
+        }
+        let e = match e {
+            Scalar::Float(f) => f,
+            _ => int_exponent.unwrap_or_default() as f64,
+        };
+        match e {
+            1.0 => self.unary(py, floating),
+            2.0 => self.unary(py, |t| floating(t)?.sqr()),
+            0.5 => self.unary(py, |t| floating(t)?.sqrt()),
+            e => self.unary(py, move |t| floating(t)?.powf(e)),
         }
     }
-    fn __pow__(&self, py: Python<'_>, exponent: f64, modulo: Option<Py<PyAny>>) -> PyResult<PyTensor> {
+    fn __pow__(
+        &self,
+        py: Python<'_>,
+        exponent: &Bound<'_, PyAny>,
+        modulo: Option<Py<PyAny>>,
+    ) -> PyResult<PyTensor> {
         if modulo.is_some() {
             return Err(PyTypeError::new_err("pow() with a modulus is not supported for tensors"));
         }
@@ -278,12 +396,14 @@ impl PyTensor {
     /// Softmax along `dim` (default the last).
     #[pyo3(signature = (dim=-1))]
     fn softmax(&self, py: Python<'_>, dim: i64) -> PyResult<PyTensor> {
+        require_float(&self.inner, "softmax")?;
         let d = norm_axis(dim, self.inner.rank())?;
         self.unary(py, move |t| candle_nn::ops::softmax(t, d))
     }
     /// Log-softmax along `dim` (default the last), computed stably.
     #[pyo3(signature = (dim=-1))]
     fn log_softmax(&self, py: Python<'_>, dim: i64) -> PyResult<PyTensor> {
+        require_float(&self.inner, "log_softmax")?;
         let d = norm_axis(dim, self.inner.rank())?;
         self.unary(py, move |t| candle_nn::ops::log_softmax(t, d))
     }
@@ -306,13 +426,15 @@ impl PyTensor {
         })
     }
 
-    /// Sum of all elements, or along `dim`.
+    /// Sum of all elements, or along `dim`, as torch: integer tensors sum in and give int64;
+    /// float16/bfloat16 accumulate in float32 and give their own dtype.
     #[pyo3(signature = (dim=None, keepdim=false))]
     fn sum(&self, py: Python<'_>, dim: Option<i64>, keepdim: bool) -> PyResult<PyTensor> {
         let d = dim.map(|d| norm_axis(d, self.inner.rank())).transpose()?;
         self.unary(py, move |t| reduce(t, d, keepdim, false))
     }
-    /// Mean of all elements, or along `dim`.
+    /// Mean of all elements, or along `dim`: float16/bfloat16 accumulate in float32 and give
+    /// their own dtype; integer tensors (which torch refuses) give float32.
     #[pyo3(signature = (dim=None, keepdim=false))]
     fn mean(&self, py: Python<'_>, dim: Option<i64>, keepdim: bool) -> PyResult<PyTensor> {
         let d = dim.map(|d| norm_axis(d, self.inner.rank())).transpose()?;
@@ -323,13 +445,29 @@ impl PyTensor {
     fn argmax(&self, py: Python<'_>, dim: Option<i64>, keepdim: bool) -> PyResult<PyTensor> {
         let d = dim.map(|d| norm_axis(d, self.inner.rank())).transpose()?;
         self.unary(py, move |t| {
-            let r = match (d, keepdim) {
-                (None, _) => t.flatten_all()?.argmax(0)?,
-                (Some(d), true) => t.argmax_keepdim(d)?,
-                (Some(d), false) => t.argmax(d)?,
+            let (t, d) = match d {
+                None => (t.flatten_all()?, 0),
+                Some(d) => (t.clone(), d),
             };
+            let r = argmax_nan_first(&t, d)?;
+            let r = if keepdim && dim.is_some() { r.unsqueeze(d)? } else { r };
             r.to_dtype(DType::I64)
         })
+    }
+
+    /// `bool(t)`: the truth of a one-element tensor (NaN is true); more elements are ambiguous,
+    /// as in torch and NumPy.
+    fn __bool__(&self, py: Python<'_>) -> PyResult<bool> {
+        let n = self.inner.elem_count();
+        if n != 1 {
+            return Err(PyValueError::new_err(format!(
+                "the truth value of a tensor with {n} elements is ambiguous; compare or reduce \
+                 it first (e.g. bool((t != 0).sum()))"
+            )));
+        }
+        let t = self.inner.clone();
+        let v = run(py, move || cast(&t.flatten_all()?, DType::F64)?.to_vec1::<f64>())?[0];
+        Ok(v != 0.0)
     }
 
     /// Remove size-1 dimensions (all, or just `dim`; a `dim` of another size is left alone, as
@@ -340,7 +478,8 @@ impl PyTensor {
         let out = match dim {
             Some(d) => {
                 let d = norm_axis(d, t.rank())?;
-                if t.dims()[d] == 1 {
+                // a 0-d tensor has no dimension to remove (torch returns it as is)
+                if t.dims().get(d) == Some(&1) {
                     t.squeeze(d)
                 } else {
                     Ok(t.clone())
@@ -388,12 +527,14 @@ impl PyTensor {
 
     /// Elementwise comparisons give uint8 masks (candle has no bool dtype): `(p > 0.5).float()`.
     fn __richcmp__(&self, py: Python<'_>, other: &Bound<'_, PyAny>, op: CompareOp) -> PyResult<Py<PyAny>> {
+        let tf = self.tf_rules_with(other);
         let Ok(o) = operand(other) else {
             return Ok(py.NotImplemented());
         };
+        let dtype = op_dtype(&self.inner, &o, false, tf)?;
         let t = self.inner.clone();
         let out = run(py, move || {
-            let o = as_tensor_like(o, &t)?;
+            let (t, o) = operands(&t, &o, dtype)?;
             let op = match op {
                 CompareOp::Lt => candle_core::op::CmpOp::Lt,
                 CompareOp::Le => candle_core::op::CmpOp::Le,
@@ -405,7 +546,9 @@ impl PyTensor {
             let shape = t.shape().broadcast_shape_binary_op(o.shape(), "cmp")?;
             t.broadcast_as(shape.clone())?.cmp(&o.broadcast_as(shape)?, op)
         })?;
-        Ok(Py::new(py, PyTensor::new(out, false))?.into_any())
+        let mut mask = PyTensor::new(out, false);
+        mask.tf_rules = tf;
+        Ok(Py::new(py, mask)?.into_any())
     }
 
     /// Tensors hash by identity, as in torch (`==` is elementwise).
@@ -422,12 +565,12 @@ impl PyTensor {
 
     /// A computed result, cut from the graph under `no_grad()`.
     pub(crate) fn result(&self, t: Tensor) -> PyTensor {
-        PyTensor::new(autograd::record(t), false)
+        PyTensor::new(autograd::record(t), false).rules_of(self)
     }
 
     fn view_result(&self, t: Tensor) -> PyTensor {
         let ro = self.readonly;
-        PyTensor::new(autograd::record(t), ro)
+        PyTensor::new(autograd::record(t), ro).rules_of(self)
     }
 
     fn unary(
@@ -435,7 +578,19 @@ impl PyTensor {
         py: Python<'_>,
         f: impl FnOnce(&Tensor) -> candle_core::Result<Tensor> + Send,
     ) -> PyResult<PyTensor> {
+        refuse_float8(&self.inner)?;
         let t = self.inner.clone();
         Ok(self.result(run(py, move || f(&t))?))
     }
+}
+
+/// float8 tensors hold and convert values; candle (like torch) has no math kernels for them.
+pub(crate) fn refuse_float8(t: &Tensor) -> PyResult<()> {
+    if t.dtype() != DType::F8E4M3 {
+        return Ok(());
+    }
+    Err(PyTypeError::new_err(
+        "float8_e4m3fn tensors support conversions only (as in torch); convert with .float() \
+         first and back with .to(\"float8_e4m3fn\")",
+    ))
 }

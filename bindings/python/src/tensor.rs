@@ -13,6 +13,8 @@ use pyo3::types::{PyList, PyTuple};
 
 use crate::autograd::{self, GradSlot};
 use crate::convert::parse_device;
+use crate::promote::{can_cast, result_type, scalar_tensor, tf_result_type, Other, Scalar};
+use candle_numpy::dtype::cast;
 use std::sync::Arc;
 
 /// A candle tensor. Create one with `cn.from_numpy`, `cn.tensor`, `cn.as_tensor` or
@@ -27,6 +29,9 @@ pub struct PyTensor {
     pub readonly: bool,
     /// The gradient slot when this tensor is a leaf variable (see `autograd`).
     pub grad: Option<Arc<GradSlot>>,
+    /// Made by the tf facade (`cn.tf.constant`, ...) or computed from such a tensor: its
+    /// arithmetic follows TensorFlow's rule (no implicit promotion) instead of torch's.
+    pub tf_rules: bool,
 }
 
 impl Drop for PyTensor {
@@ -39,26 +44,41 @@ impl Drop for PyTensor {
             autograd::release(&t, slot);
         }
         drop(t);
-        Python::attach(release_parked);
+        // tp_dealloc runs attached; `try_attach` (not `attach`) so that a drop elsewhere during
+        // interpreter shutdown is a no-op rather than a panic
+        let _ = Python::try_attach(release_parked);
     }
 }
 
 impl PyTensor {
     pub fn new(inner: Tensor, readonly: bool) -> Self {
         let grad = inner.is_variable().then(|| autograd::slot_for(&inner));
-        PyTensor { inner, readonly, grad }
+        PyTensor { inner, readonly, grad, tf_rules: false }
     }
 
     /// Point this object at another tensor (`requires_grad` changes), releasing the old leaf.
     pub fn replace(&mut self, inner: Tensor, readonly: bool) {
+        let tf_rules = self.tf_rules;
         let old = std::mem::replace(self, PyTensor::new(inner, readonly));
+        self.tf_rules = tf_rules;
         drop(old);
     }
 
     fn derived(&self, t: Tensor) -> PyTensor {
         // views of a read-only tensor stay read-only; fresh results are writable
         let shares = same_storage(&t, &self.inner);
-        PyTensor::new(autograd::record(t), self.readonly && shares)
+        PyTensor::new(autograd::record(t), self.readonly && shares).rules_of(self)
+    }
+
+    /// This tensor with `from`'s arithmetic rules (torch's, or TF's for tf-facade tensors).
+    pub(crate) fn rules_of(mut self, from: &PyTensor) -> PyTensor {
+        self.tf_rules = from.tf_rules;
+        self
+    }
+
+    /// Whether `self <op> other` follows TF's rule: either side came from the tf facade.
+    pub(crate) fn tf_rules_with(&self, other: &Bound<'_, PyAny>) -> bool {
+        self.tf_rules || other.cast::<PyTensor>().is_ok_and(|o| o.borrow().tf_rules)
     }
 
     /// Whether writes through this tensor are refused: its storage is read-only memory (asked
@@ -123,21 +143,68 @@ pub fn array_protocol<'py>(
 
 /// A scalar or tensor operand of arithmetic.
 pub(crate) enum Operand {
-    Scalar(f64),
+    Scalar(Scalar),
     Tensor(Tensor),
+}
+
+impl Operand {
+    fn for_typing(&self) -> Other<'_> {
+        match self {
+            Operand::Scalar(x) => Other::Scalar(*x),
+            Operand::Tensor(t) => Other::Tensor(t),
+        }
+    }
 }
 
 pub(crate) fn operand(other: &Bound<'_, PyAny>) -> PyResult<Operand> {
     // Python numbers only: a one-element array would also extract as f64 (with NumPy's
-    // deprecation warning), but is a tensor operand
-    if other.is_instance_of::<pyo3::types::PyFloat>() || other.is_instance_of::<pyo3::types::PyInt>() {
-        return Ok(Operand::Scalar(other.extract::<f64>()?));
+    // deprecation warning), but is a tensor operand. bool before int (bool is an int).
+    if other.is_instance_of::<pyo3::types::PyBool>() {
+        return Ok(Operand::Scalar(Scalar::Bool(other.extract::<bool>()?)));
+    }
+    if other.is_instance_of::<pyo3::types::PyInt>() {
+        let v = other.extract::<i64>().map_err(|_| {
+            pyo3::exceptions::PyOverflowError::new_err(format!(
+                "the Python int {other} does not fit in int64, the widest integer a tensor holds"
+            ))
+        })?;
+        return Ok(Operand::Scalar(Scalar::Int(v)));
+    }
+    if other.is_instance_of::<pyo3::types::PyFloat>() {
+        return Ok(Operand::Scalar(Scalar::Float(other.extract::<f64>()?)));
     }
     // tensors, and arrays and lists (shared or copied into a tensor)
     Ok(Operand::Tensor(crate::convert::tensor_arg(other)?))
 }
 
-#[derive(Clone, Copy)]
+/// The dtype `t <op> other` computes in and returns: torch's result type, floating point for
+/// true division; under `tf_rules`, TensorFlow's (no implicit promotion).
+pub(crate) fn op_dtype(t: &Tensor, other: &Operand, div: bool, tf_rules: bool) -> PyResult<DType> {
+    if tf_rules {
+        return tf_result_type(t, &other.for_typing(), div);
+    }
+    let d = result_type(t, &other.for_typing())?;
+    Ok(if div && !d.is_float() { DType::F32 } else { d })
+}
+
+/// Both operands in `dtype`, on `t`'s device.
+pub(crate) fn operands(t: &Tensor, other: &Operand, dtype: DType) -> candle_core::Result<(Tensor, Tensor)> {
+    let a = cast(t, dtype)?;
+    let b = match other {
+        Operand::Scalar(x) => scalar_tensor(*x, dtype, t.device())?,
+        Operand::Tensor(o) => {
+            let o = cast(o, dtype)?;
+            if o.device().same_device(t.device()) {
+                o
+            } else {
+                o.to_device(t.device())?
+            }
+        }
+    };
+    Ok((a, b))
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
 enum Op {
     Add,
     Sub,
@@ -145,24 +212,20 @@ enum Op {
     Div,
 }
 
-fn apply(t: &Tensor, other: &Operand, op: Op, reflected: bool) -> candle_core::Result<Tensor> {
-    match other {
-        Operand::Scalar(x) => {
-            let s = Tensor::new(*x, t.device())?.to_dtype(t.dtype())?;
-            let (a, b) = if reflected { (&s, t) } else { (t, &s) };
-            binary(a, b, op)
-        }
-        Operand::Tensor(o) => {
-            // torch's type promotion, simplified: the wider float wins, else the left dtype
-            let o = if o.dtype() != t.dtype() { o.to_dtype(t.dtype())? } else { o.clone() };
-            let o = if o.device().same_device(t.device()) { o } else { o.to_device(t.device())? };
-            let (a, b) = if reflected { (&o, t) } else { (t, &o) };
-            binary(a, b, op)
+impl Op {
+    fn symbol(self) -> &'static str {
+        match self {
+            Op::Add => "+",
+            Op::Sub => "-",
+            Op::Mul => "*",
+            Op::Div => "/",
         }
     }
 }
 
-fn binary(a: &Tensor, b: &Tensor, op: Op) -> candle_core::Result<Tensor> {
+fn apply(t: &Tensor, other: &Operand, op: Op, reflected: bool, dtype: DType) -> candle_core::Result<Tensor> {
+    let (a, b) = operands(t, other, dtype)?;
+    let (a, b) = if reflected { (&b, &a) } else { (&a, &b) };
     match op {
         Op::Add => a.broadcast_add(b),
         Op::Sub => a.broadcast_sub(b),
@@ -221,6 +284,16 @@ impl PyTensor {
     #[getter]
     fn is_readonly(&self) -> bool {
         self.read_only()
+    }
+
+    /// Whether arithmetic follows TensorFlow's rule (set by the tf facade's constructors).
+    #[getter(_tf_rules)]
+    fn get_tf_rules(&self) -> bool {
+        self.tf_rules
+    }
+    #[setter(_tf_rules)]
+    fn set_tf_rules(&mut self, value: bool) {
+        self.tf_rules = value;
     }
 
     fn __len__(&self) -> PyResult<usize> {
@@ -287,9 +360,7 @@ impl PyTensor {
         let out = run(py, move || {
             let mut out = t;
             if let Some(d) = want_dtype {
-                if d != out.dtype() {
-                    out = out.to_dtype(d)?;
-                }
+                out = cast(&out, d)?;
             }
             if let Some(dev) = want_device {
                 if !out.device().same_device(&dev) {
@@ -440,8 +511,9 @@ impl PyTensor {
         self.arith(py, other, Op::Div, true)
     }
     fn __neg__(&self, py: Python<'_>) -> PyResult<PyTensor> {
+        crate::ops::refuse_float8(&self.inner)?;
         let t = self.inner.clone();
-        Ok(self.result(run(py, move || t.neg())?))
+        Ok(self.result(run(py, move || crate::ops::negate(&t))?))
     }
 
     fn __iadd__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<()> {
@@ -482,7 +554,9 @@ impl PyTensor {
         slf.check_writable("copy_")?;
         let src = match operand(src)? {
             Operand::Tensor(t) => t,
-            Operand::Scalar(x) => Tensor::new(x, slf.inner.device()).map_err(|e| err(py, e))?,
+            Operand::Scalar(x) => {
+                scalar_tensor(x, slf.inner.dtype(), slf.inner.device()).map_err(|e| err(py, e))?
+            }
         };
         let t = slf.inner.clone();
         py.detach(move || inplace::assign(&t, &src)).map_err(|e| to_pyerr(py, e))?;
@@ -550,21 +624,36 @@ impl PyTensor {
             return Ok(self.derived(self.inner.clone()));
         }
         let t = self.inner.clone();
-        Ok(self.result(run(py, move || t.to_dtype(dtype))?))
+        Ok(self.result(run(py, move || cast(&t, dtype))?))
     }
 
     fn arith(&self, py: Python<'_>, other: &Bound<'_, PyAny>, op: Op, reflected: bool) -> PyResult<PyTensor> {
+        let tf = self.tf_rules_with(other);
         let o = operand(other)?;
+        let dtype = op_dtype(&self.inner, &o, op == Op::Div, tf)?;
         let t = self.inner.clone();
-        Ok(self.result(run(py, move || apply(&t, &o, op, reflected))?))
+        let mut out = self.result(run(py, move || apply(&t, &o, op, reflected, dtype))?);
+        out.tf_rules = tf;
+        Ok(out)
     }
 
     fn in_place(&self, py: Python<'_>, other: &Bound<'_, PyAny>, op: Op, name: &'static str) -> PyResult<()> {
         self.check_writable(name)?;
+        let tf = self.tf_rules_with(other);
         let o = operand(other)?;
+        let dtype = op_dtype(&self.inner, &o, op == Op::Div, tf)?;
+        if !can_cast(dtype, self.inner.dtype()) {
+            return Err(PyTypeError::new_err(format!(
+                "{name}: the result type {} can't be written into this {} tensor in place (as in \
+                 torch); use the out-of-place form (t = t {} x) or convert first (t.float())",
+                crate::dtype::name(dtype),
+                crate::dtype::name(self.inner.dtype()),
+                op.symbol(),
+            )));
+        }
         let t = self.inner.clone();
         py.detach(move || -> candle_numpy::Result<()> {
-            let r = apply(&t, &o, op, false)?;
+            let r = apply(&t, &o, op, false, dtype)?;
             if r.dims() != t.dims() {
                 return Err(Error::ShapeMismatch {
                     operation: name,

@@ -51,7 +51,10 @@ impl PyVariable {
 
     /// The current value as a tensor sharing the variable's memory (later assigns show).
     fn value(&self) -> PyTensor {
-        PyTensor::new(self.var.as_tensor().clone(), false)
+        let mut t = PyTensor::new(self.var.as_tensor().clone(), false);
+        // a tf.Variable's value computes with TensorFlow's rule, as tf.constant's tensors
+        t.tf_rules = true;
+        t
     }
 
     /// `read_value()`: an independent copy of the current value.
@@ -81,7 +84,7 @@ impl PyVariable {
         let v = convert(value, Sharing::Auto, None, None)?.inner.clone();
         let var = self.var.clone();
         py.detach(move || -> candle_core::Result<()> {
-            let v = v.to_dtype(var.dtype())?.broadcast_as(var.shape())?.contiguous()?;
+            let v = candle_numpy::dtype::cast(&v, var.dtype())?.broadcast_as(var.shape())?.contiguous()?;
             var.set(&v.copy()?)
         })
         .map_err(|e| candle_numpy::python::to_pyerr(py, e.into()))
@@ -92,7 +95,7 @@ impl PyVariable {
         let d = convert(delta, Sharing::Auto, None, None)?.inner.clone();
         let var = self.var.clone();
         py.detach(move || -> candle_core::Result<()> {
-            let next = var.as_tensor().broadcast_add(&d.to_dtype(var.dtype())?)?;
+            let next = var.as_tensor().broadcast_add(&candle_numpy::dtype::cast(&d, var.dtype())?)?;
             var.set(&next)
         })
         .map_err(|e| candle_numpy::python::to_pyerr(py, e.into()))

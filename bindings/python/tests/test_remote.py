@@ -176,3 +176,46 @@ def test_http_endpoint_without_allow_http_is_refused(s3, monkeypatch):
     monkeypatch.delenv("AWS_ALLOW_HTTP")
     with pytest.raises(OSError, match=r"AWS_ALLOW_HTTP=true"):
         cn.load_url(put(s3, "h.npy", npy_bytes(np.zeros(3))))
+
+
+@pytest.mark.parametrize("key", ["data-ü.npy", "€uro/x.npy", "a~b.npy", "100%.npy", "q?x=1.npy", "h#1.npy",
+                                 "star*.npy", "sp ace.npy", "plus+amp&.npy"])
+def test_keys_with_reserved_characters_load_the_object_they_name(s3, key):
+    a = np.arange(3.0) + len(key)
+    url = put(s3, key, npy_bytes(a))
+    np.testing.assert_array_equal(cn.load_url(url).numpy(), a)
+
+
+@pytest.mark.parametrize("key", ["a//x.npy", "../x.npy", "d/./x.npy", "/lead.npy"])
+def test_keys_the_client_cannot_address_are_value_errors_naming_why(s3, key):
+    with pytest.raises(ValueError, match="cannot address"):
+        cn.load_url(f"s3://{BUCKET}/{key}")
+
+
+def _safetensors(header: dict, data: bytes) -> bytes:
+    text = json.dumps(header).encode()
+    return struct.pack("<Q", len(text)) + text + data
+
+
+def _f32(begin, end):
+    return {"dtype": "F32", "shape": [(end - begin) // 4], "data_offsets": [begin, end]}
+
+
+@pytest.mark.parametrize("raw, needle", [
+    (_safetensors({"a": _f32(0, 8), "b": _f32(4, 12)}, bytes(12)), "overlaps"),
+    (_safetensors({"a": _f32(0, 4), "b": _f32(8, 12)}, bytes(12)), "belong to no tensor"),
+    (_safetensors({"a": _f32(0, 4)}, bytes(8)), "belong to no tensor"),
+    (_safetensors({"__metadata__": {"k": 1}, "a": _f32(0, 4)}, bytes(4)), "string values"),
+    # duplicate names: json.dumps cannot write them, so splice the text
+    (lambda: None, "twice"),
+])
+def test_remote_safetensors_are_validated_as_local_files(s3, tmp_path, raw, needle):
+    if callable(raw):
+        text = b'{"a": ' + json.dumps(_f32(0, 4)).encode() + b', "a": ' + json.dumps(_f32(4, 8)).encode() + b"}"
+        raw = struct.pack("<Q", len(text)) + text + bytes(8)
+    path = tmp_path / "x.safetensors"
+    path.write_bytes(raw)
+    with pytest.raises(cn.FileFormatError, match=needle):
+        cn.load_safetensors(str(path))
+    with pytest.raises(cn.FileFormatError, match=needle):
+        cn.load_url(put(s3, f"lie-{needle.replace(' ', '-')}.safetensors", raw))

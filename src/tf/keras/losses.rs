@@ -175,7 +175,7 @@ impl Loss {
                 _ => return Err(label_shape(self, y, units, operation)),
             };
             if n > 0 {
-                let wide = y.to_dtype(DType::F64)?;
+                let wide = crate::dtype::cast(&y, DType::F64)?;
                 let (lo, hi) = (wide.min(0)?.to_scalar::<f64>()?, wide.max(0)?.to_scalar::<f64>()?);
                 if lo < 0.0 || hi >= units as f64 {
                     return Err(Error::InvalidArgument {
@@ -187,14 +187,14 @@ impl Loss {
                     });
                 }
             }
-            return Ok(y.to_dtype(DType::U32)?.contiguous()?);
+            return Ok(crate::dtype::cast(&y, DType::U32)?.contiguous()?);
         }
         let y = match y.dims() {
             [_] if units == 1 => y.reshape((n, 1))?,
             [_, w] if *w == units => y.clone(),
             _ => return Err(label_shape(self, y, units, operation)),
         };
-        Ok(y.to_dtype(DType::F32)?.contiguous()?)
+        Ok(crate::dtype::cast(&y, DType::F32)?.contiguous()?)
     }
 }
 

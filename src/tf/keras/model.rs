@@ -408,7 +408,7 @@ impl Sequential {
                     var.dims()
                 )));
             }
-            values.push(t.to_dtype(var.dtype())?);
+            values.push(crate::dtype::cast(&t, var.dtype())?);
         }
         if !loaded.is_empty() {
             let mut extra: Vec<_> = loaded.into_keys().collect();
@@ -455,7 +455,7 @@ impl Sequential {
         }
         let x = x.to_device(&self.device)?;
         let dtype = self.policy.compute_dtype();
-        let x = if x.dtype() == dtype { x } else { x.to_dtype(dtype)? };
+        let x = crate::dtype::cast(&x, dtype)?;
         Ok(x.contiguous()?)
     }
 

@@ -40,6 +40,25 @@ pub(crate) type PassWeights = Vec<Option<(Tensor, Tensor)>>;
 
 /// Glorot (Xavier) uniform, Keras's default kernel initializer: `U(-l, l)` with
 /// `l = sqrt(6 / (fan_in + fan_out))`, drawn from our seeded generator.
+/// Refuse a Dense kernel that cannot be allocated (its byte count overflows, exceeds the
+/// memory available, or the allocator refuses a block that size) before candle tries and
+/// aborts the process. The probe reserves address space only; nothing is touched, and it is
+/// released at once.
+fn check_kernel_fits(fan_in: usize, units: usize, layer: &str) -> Result<()> {
+    let bytes = fan_in.checked_mul(units).and_then(|n| n.checked_mul(DType::F32.size_in_bytes()));
+    let available = crate::distance::available_memory().unwrap_or(usize::MAX);
+    let fits = bytes.is_some_and(|b| b <= available && Vec::<u8>::new().try_reserve_exact(b).is_ok());
+    if fits {
+        return Ok(());
+    }
+    Err(Error::InvalidArgument {
+        operation: "Dense",
+        argument: "units",
+        value: format!("{units} on layer {layer}, a ({fan_in}, {units}) float32 kernel"),
+        fix: "the kernel does not fit in memory: use fewer units",
+    })
+}
+
 fn glorot_uniform(fan_in: usize, fan_out: usize, rng: &mut Rng, device: &Device) -> Result<Tensor> {
     let limit = (6.0 / (fan_in + fan_out) as f64).sqrt() as f32;
     let values: Vec<f32> = (0..fan_in * fan_out).map(|_| (2.0 * uniform(rng) - 1.0) * limit).collect();
@@ -86,6 +105,7 @@ impl Network {
                             ),
                         });
                     };
+                    check_kernel_fits(fan_in, d.units, &name)?;
                     let kernel = Var::from_tensor(&glorot_uniform(fan_in, d.units, rng, device)?)?;
                     let bias = Var::zeros(d.units, DType::F32, device)?;
                     shape = vec![d.units];

@@ -5,6 +5,12 @@
 Python lists infer as TF does: float -> float32, int -> int32, bool -> uint8 (candle has no bool).
 ``constant(value, shape=...)`` broadcasts a scalar (or reshapes a matching list), as in TF.
 
+Arithmetic on these tensors (and on results computed from them) follows TensorFlow's rule: no
+implicit promotion. Mixed dtypes, or a Python float with an integer tensor, raise ``TypeError``;
+``cast(x, dtype)`` converts explicitly. True division of integers gives float64 (float32 for 8-
+and 16-bit integers), as ``tf.math.truediv``. Tensors from ``cn.torch`` / ``cn.tensor`` follow
+torch's promotion instead; an operation mixing the two follows TensorFlow's.
+
 Example:
     >>> import candle_numpy as cn
     >>> cn.tf.constant(0.5, shape=(2, 3)).shape
@@ -18,7 +24,7 @@ from .._native import Variable
 from .._dtypes import NAMES as _NAMES, TF_ALIASES as _ALIASES, is_python_data as _is_python_data
 from . import data, keras
 
-__all__ = ["Variable", "constant", "convert_to_tensor", "data", "keras"] + sorted(_NAMES) + sorted(_ALIASES)
+__all__ = ["Variable", "cast", "constant", "convert_to_tensor", "data", "keras"] + sorted(_NAMES) + sorted(_ALIASES)
 
 globals().update(_NAMES)
 globals().update({alias: _NAMES[target] for alias, target in _ALIASES.items()})
@@ -29,6 +35,14 @@ def _infer(value, dtype):
     # TF infers int32 for Python ints (the core infers torch's int64)
     if dtype is None and _is_python_data(value) and t.dtype == "int64":
         t = t.int()
+    return _tf_rules(t)
+
+
+def _tf_rules(t):
+    """Mark ``t`` as a TensorFlow tensor: its arithmetic (and that of results computed from
+    it) does no implicit promotion, as TensorFlow: mixed dtypes and a Python float with an
+    integer tensor raise ``TypeError`` naming ``tf.cast``."""
+    t._tf_rules = True
     return t
 
 
@@ -63,6 +77,18 @@ def constant(value, dtype=None, shape=None):
     if size == n:
         return t.reshape(*shape) if shape else t.reshape(())
     if size == 1:
-        return _native.tensor(np.broadcast_to(t.numpy().reshape(()), shape), dtype=t.dtype)
+        return _tf_rules(_native.tensor(np.broadcast_to(t.numpy().reshape(()), shape), dtype=t.dtype))
     raise ValueError(f"constant: value has {size} elements, which cannot fill shape {shape}; "
                      "pass one element to broadcast, or exactly prod(shape)")
+
+
+def cast(x, dtype, name=None):
+    """``x`` as ``dtype`` (``tf.cast``): a view when the dtype already matches, else a copy.
+
+    Args:
+        x: a tensor, array, Python scalar or nested list.
+        dtype: the dtype to produce (``cn.tf.float32``, ``"int32"``, ...).
+        name: accepted for compatibility; unused.
+    """
+    del name
+    return _tf_rules(_native.as_tensor(x, dtype=dtype))

@@ -106,7 +106,7 @@ class Sequential:
                 raise ValueError("validation_data must be a tuple (x_val, y_val)")
             validation_data = tuple(validation_data)
         h, epoch, params = self._native.fit(
-            x, y, epochs=int(epochs), batch_size=32 if batch_size is None else int(batch_size),
+            x, y, epochs=int(epochs), batch_size=_batch_size(batch_size, 32),
             shuffle=bool(shuffle), validation_data=validation_data,
             validation_split=float(validation_split), verbose=verbose, seed=seed,
         )
@@ -116,7 +116,7 @@ class Sequential:
     def evaluate(self, x, y, batch_size=None, verbose=0, return_dict=False):
         """The loss (and metrics) on ``(x, y)``: a list ``[loss, metric, ...]`` as Keras, or a
         dict with ``return_dict=True``; a single metric-free loss comes back as a float."""
-        result = self._native.evaluate(x, y, batch_size)
+        result = self._native.evaluate(x, y, _batch_size(batch_size, None))
         if return_dict:
             return result
         values = [result["loss"]] + [v for k, v in result.items() if k != "loss"]
@@ -124,7 +124,7 @@ class Sequential:
 
     def predict(self, x, batch_size=None, verbose=0):
         """The outputs (probabilities after sigmoid/softmax) as a NumPy array."""
-        return self._native.predict(x, batch_size).numpy()
+        return self._native.predict(x, _batch_size(batch_size, None)).numpy()
 
     def train_on_batch(self, x, y):
         """One gradient step on ``(x, y)``; returns the batch's loss and metrics as a dict."""
@@ -176,6 +176,17 @@ class Sequential:
     @property
     def dtype_policy(self):
         return self._native.dtype_policy
+
+
+def _batch_size(batch_size, default):
+    """A ``batch_size`` argument: at least 1; any larger size is one batch of all the data
+    (as Keras), so sizes past 2**63 are the same batch."""
+    if batch_size is None:
+        return default
+    n = int(batch_size)
+    if n < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    return min(n, 2**63)
 
 
 def _layers_input():
