@@ -233,7 +233,8 @@ pub fn tensor_dlpack<'py>(
     }
     let t = if host_copy {
         let t = t.clone();
-        py.detach(move || t.to_device(&candle_core::Device::Cpu)).map_err(|e| to_pyerr(py, e.into()))?
+        crate::python::detach(py, move || t.to_device(&candle_core::Device::Cpu))
+            .map_err(|e| to_pyerr(py, e.into()))?
     } else {
         t.clone()
     };
@@ -243,7 +244,7 @@ pub fn tensor_dlpack<'py>(
         read_only: readonly && !host_copy,
         copy: copy == Some(true) && !host_copy,
     };
-    let mut export = py.detach(|| dlpack::export(&t, &opts)).map_err(|e| to_pyerr(py, e))?;
+    let mut export = crate::python::detach(py, || dlpack::export(&t, &opts)).map_err(|e| to_pyerr(py, e))?;
     if !t.device().is_cpu() {
         let stream = match stream {
             None => None,
@@ -460,7 +461,7 @@ pub fn tensor_from_dlpack(obj: &Bound<'_, PyAny>) -> PyResult<(Tensor, bool)> {
     let readonly = a.is_readonly();
     let mode = if a.is_empty() { Sharing::Copy } else { Sharing::Share };
     let opts = Options::default().allow_readonly(true);
-    let t = py.detach(|| to_tensor(&a, mode, &opts)).map_err(|e| to_pyerr(py, e))?;
+    let t = crate::python::detach(py, || to_tensor(&a, mode, &opts)).map_err(|e| to_pyerr(py, e))?;
     // `a` (and with it, possibly, the producer's deleter) is dropped here, with the GIL held
     drop(a);
     Ok((t, readonly && mode == Sharing::Share))

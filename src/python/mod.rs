@@ -215,7 +215,7 @@ pub fn tensor_from_numpy(obj: &Bound<'_, PyAny>, mode: Sharing, opts: &Options) 
             Err(e) => return Err(to_pyerr(py, e)),
         }
     }
-    let t = py.detach(|| to_tensor(&a, Sharing::Copy, opts)).map_err(|e| to_pyerr(py, e))?;
+    let t = detach(py, || to_tensor(&a, Sharing::Copy, opts)).map_err(|e| to_pyerr(py, e))?;
     Ok((t, false))
 }
 
@@ -282,12 +282,11 @@ impl<'py> IntoPyObject<'py> for NumpyCopy {
     type Error = PyErr;
     fn into_pyobject(self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let t = self.0;
-        let copy = py
-            .detach(|| -> candle_core::Result<Tensor> {
-                let cpu = if t.device().is_cpu() { t.copy()? } else { t.to_device(&Device::Cpu)? };
-                cpu.contiguous()
-            })
-            .map_err(|e| to_pyerr(py, e.into()))?;
+        let copy = detach(py, || -> candle_core::Result<Tensor> {
+            let cpu = if t.device().is_cpu() { t.copy()? } else { t.to_device(&Device::Cpu)? };
+            cpu.contiguous()
+        })
+        .map_err(|e| to_pyerr(py, e.into()))?;
         tensor_to_numpy(py, &copy, false)
     }
 }

@@ -7,6 +7,7 @@
 //! gradient slot, shared by every Python tensor object over that leaf and held weakly here, so
 //! a dropped leaf frees its gradient.
 
+use candle_numpy::python::detach;
 use std::cell::Cell;
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, Mutex, Weak};
@@ -105,12 +106,12 @@ pub fn backward(py: Python<'_>, t: &Tensor, gradient: Option<Tensor>) -> PyResul
                 )));
             }
             let t = t.clone();
-            py.detach(move || t.mul(&candle_numpy::dtype::cast(&g, t.dtype())?)?.sum_all())
+            detach(py, move || t.mul(&candle_numpy::dtype::cast(&g, t.dtype())?)?.sum_all())
                 .map_err(|e| candle_numpy::python::to_pyerr(py, e.into()))?
         }
     };
     let grads =
-        py.detach(move || root.backward()).map_err(|e| candle_numpy::python::to_pyerr(py, e.into()))?;
+        detach(py, move || root.backward()).map_err(|e| candle_numpy::python::to_pyerr(py, e.into()))?;
     let targets: Vec<(Arc<GradSlot>, Tensor)> = {
         let map = leaves();
         grads
@@ -121,7 +122,7 @@ pub fn backward(py: Python<'_>, t: &Tensor, gradient: Option<Tensor>) -> PyResul
             })
             .collect()
     };
-    py.detach(move || -> candle_core::Result<()> {
+    detach(py, move || -> candle_core::Result<()> {
         for (slot, g) in targets {
             let mut s = slot.lock().unwrap_or_else(|p| p.into_inner());
             *s = Some(match s.take() {

@@ -4,6 +4,7 @@
 //! buffer protocol, and our own tensors.
 
 use candle_core::{DType, Device, Tensor};
+use candle_numpy::python::detach;
 use candle_numpy::python::{release_parked, tensor_from_numpy};
 use candle_numpy::{Error, Options, Sharing};
 use numpy::PyUntypedArray;
@@ -200,7 +201,7 @@ fn retarget(
 ) -> PyResult<Tensor> {
     let t = t.clone();
     let device = device.clone();
-    py.detach(move || -> candle_core::Result<Tensor> {
+    detach(py, move || -> candle_core::Result<Tensor> {
         let mut out = t.clone();
         if let Some(d) = dtype {
             out = candle_numpy::dtype::cast(&out, d)?;

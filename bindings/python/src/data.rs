@@ -3,6 +3,7 @@
 //! iteration releases the GIL while a batch is gathered.
 
 use candle_numpy::data::{Cardinality, Column, Fields, RowFile};
+use candle_numpy::python::detach;
 use candle_numpy::tf::data::Dataset;
 use candle_numpy::torch::data::{DataLoader, DataLoaderIter, TensorDataset};
 use candle_numpy::Sharing;
@@ -164,7 +165,7 @@ impl PyBatchIter {
     }
 
     fn __next__(&self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
-        let next = py.detach(|| {
+        let next = detach(py, || {
             let mut it = self.inner.lock().unwrap_or_else(|e| e.into_inner());
             match &mut *it {
                 Iter::Loader(l) => l.next().map(|r| r.map(Fields::Tuple)),

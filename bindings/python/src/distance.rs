@@ -1,6 +1,7 @@
 //! `cn.cdist` / `cn.torch.cdist`: `candle_numpy::distance` over tensors or NumPy arrays, with
 //! the GIL released and Ctrl-C honoured between row tiles.
 
+use candle_numpy::python::detach;
 use std::sync::Mutex;
 
 use candle_numpy::distance::{cdist_with, CdistOptions, ComputeMode, Metric};
@@ -66,7 +67,7 @@ pub fn cdist(
         })
         .unwrap_or(true)
     };
-    let result = py.detach(|| cdist_with(&a, &b, &opts, &interrupted));
+    let result = detach(py, || cdist_with(&a, &b, &opts, &interrupted));
     match result {
         Ok(t) => Ok(PyTensor::new(crate::autograd::record(t), false)),
         Err(Error::Interrupted { .. }) => Err(pending

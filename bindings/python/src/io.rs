@@ -2,6 +2,7 @@
 //! `save_npz`. NumPy arrays are written with their own dtype (int8, bool, big-endian stay
 //! so); tensors with theirs. File work runs without the GIL.
 
+use candle_numpy::python::detach;
 use std::path::PathBuf;
 
 use candle_numpy::python::{array_ref_from_ndarray, release_parked, to_pyerr};
@@ -53,16 +54,16 @@ pub fn load_npy(
     };
     let opts = Options { dtype, allow_readonly: true, ..Options::default() };
     if mmap {
-        let a = py.detach(|| npy::mmap(&path)).map_err(|e| to_pyerr(py, e))?;
+        let a = detach(py, || npy::mmap(&path)).map_err(|e| to_pyerr(py, e))?;
         if dtype.is_none() {
             let t = candle_numpy::to_tensor(&a, Sharing::Share, &opts).map_err(|e| to_pyerr(py, e))?;
             return Ok(PyTensor::new(t, true));
         }
         let t =
-            py.detach(|| candle_numpy::to_tensor(&a, Sharing::Copy, &opts)).map_err(|e| to_pyerr(py, e))?;
+            detach(py, || candle_numpy::to_tensor(&a, Sharing::Copy, &opts)).map_err(|e| to_pyerr(py, e))?;
         return Ok(PyTensor::new(t, false));
     }
-    let t = py.detach(|| npy::load_with(&path, &opts)).map_err(|e| to_pyerr(py, e))?;
+    let t = detach(py, || npy::load_with(&path, &opts)).map_err(|e| to_pyerr(py, e))?;
     Ok(PyTensor::new(t, false))
 }
 
@@ -71,14 +72,14 @@ pub fn load_npy(
 pub fn save_npy(py: Python<'_>, path: &Bound<'_, PyAny>, data: &Bound<'_, PyAny>) -> PyResult<()> {
     let path = path_of(path)?;
     let a = array_of(data)?;
-    py.detach(|| npy::save_array(&path, &a, &npy::WriteOptions::default())).map_err(|e| to_pyerr(py, e))
+    detach(py, || npy::save_array(&path, &a, &npy::WriteOptions::default())).map_err(|e| to_pyerr(py, e))
 }
 
 /// Load every array of a `.npz` archive as a dict of tensors (names without `.npy`).
 #[pyfunction]
 pub fn load_npz<'py>(py: Python<'py>, path: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyDict>> {
     let path = path_of(path)?;
-    let named = py.detach(|| npy::load_npz(&path)).map_err(|e| to_pyerr(py, e))?;
+    let named = detach(py, || npy::load_npz(&path)).map_err(|e| to_pyerr(py, e))?;
     let d = PyDict::new(py);
     for (k, t) in named {
         d.set_item(k, Py::new(py, PyTensor::new(t, false))?)?;
@@ -98,5 +99,5 @@ pub fn save_npz(py: Python<'_>, path: &Bound<'_, PyAny>, arrays: Option<&Bound<'
             .collect::<PyResult<Vec<_>>>()?,
         None => Vec::new(),
     };
-    py.detach(|| npy::save_npz_arrays(&path, &named, false)).map_err(|e| to_pyerr(py, e))
+    detach(py, || npy::save_npz_arrays(&path, &named, false)).map_err(|e| to_pyerr(py, e))
 }

@@ -3,6 +3,7 @@
 //! in `candle_numpy/tf/keras/` (layers, optimizers, `Sequential`, `History`) give Keras's
 //! signatures and hand plain specs to this one.
 
+use candle_numpy::python::detach;
 use std::collections::BTreeMap;
 
 use candle_core::Tensor;
@@ -187,13 +188,13 @@ impl PyKerasSequential {
                 ));
             }
             let ds = ds.borrow().dataset().clone();
-            py.detach(|| model.fit_dataset(&ds, &opts))
+            detach(py, || model.fit_dataset(&ds, &opts))
         } else {
             let y = y.filter(|y| !y.is_none()).ok_or_else(|| {
                 PyValueError::new_err("fit(x, y): y is missing; pass labels, or a Dataset of (x, y) as x")
             })?;
             let (x, y) = (data(x)?, data(y)?);
-            py.detach(|| model.fit(&x, &y, &opts))
+            detach(py, || model.fit(&x, &y, &opts))
         }
         .map_err(|e| err(py, e))?;
         let params = PyDict::new(py);
@@ -219,7 +220,7 @@ impl PyKerasSequential {
     ) -> PyResult<Bound<'py, PyDict>> {
         let (x, y) = (data(x)?, data(y)?);
         let model = &mut self.inner;
-        let m = py.detach(|| model.evaluate(&x, &y, batch_size)).map_err(|e| err(py, e))?;
+        let m = detach(py, || model.evaluate(&x, &y, batch_size)).map_err(|e| err(py, e))?;
         metrics_dict(py, &m)
     }
 
@@ -232,7 +233,7 @@ impl PyKerasSequential {
     ) -> PyResult<PyTensor> {
         let x = data(x)?;
         let model = &mut self.inner;
-        let out = py.detach(|| model.predict(&x, batch_size)).map_err(|e| err(py, e))?;
+        let out = detach(py, || model.predict(&x, batch_size)).map_err(|e| err(py, e))?;
         Ok(PyTensor::new(out, false))
     }
 
@@ -244,7 +245,7 @@ impl PyKerasSequential {
     ) -> PyResult<Bound<'py, PyDict>> {
         let (x, y) = (data(x)?, data(y)?);
         let model = &mut self.inner;
-        let m = py.detach(|| model.train_on_batch(&x, &y)).map_err(|e| err(py, e))?;
+        let m = detach(py, || model.train_on_batch(&x, &y)).map_err(|e| err(py, e))?;
         metrics_dict(py, &m)
     }
 
@@ -257,12 +258,12 @@ impl PyKerasSequential {
     }
 
     fn save_weights(&self, py: Python<'_>, path: std::path::PathBuf) -> PyResult<()> {
-        py.detach(|| self.inner.save_weights(&path)).map_err(|e| err(py, e))
+        detach(py, || self.inner.save_weights(&path)).map_err(|e| err(py, e))
     }
 
     fn load_weights(&mut self, py: Python<'_>, path: std::path::PathBuf) -> PyResult<()> {
         let model = &mut self.inner;
-        py.detach(|| model.load_weights(&path)).map_err(|e| err(py, e))
+        detach(py, || model.load_weights(&path)).map_err(|e| err(py, e))
     }
 
     /// `(name, copy)` pairs, in layer order.

@@ -4,6 +4,7 @@
 //! device.
 
 use candle_core::{DType, Tensor, Var, D};
+use candle_numpy::python::detach;
 use candle_numpy::python::to_pyerr;
 use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
@@ -521,7 +522,7 @@ impl PyTensor {
     fn zero_<'py>(slf: PyRef<'py, Self>, py: Python<'py>) -> PyResult<PyRef<'py, Self>> {
         slf.check_writable("zero_")?;
         let t = slf.inner.clone();
-        py.detach(move || candle_numpy::inplace::fill(&t, 0.0)).map_err(|e| to_pyerr(py, e))?;
+        detach(py, move || candle_numpy::inplace::fill(&t, 0.0)).map_err(|e| to_pyerr(py, e))?;
         Ok(slf)
     }
 

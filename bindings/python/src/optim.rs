@@ -7,6 +7,7 @@
 //! buffer (torch's formula: `b = momentum * b + g`, step along `b`) is kept here and handed
 //! to candle-nn's `SGD` as the gradient.
 
+use candle_numpy::python::detach;
 use std::sync::Arc;
 
 use candle_core::backprop::GradStore;
@@ -148,7 +149,7 @@ impl PyOptimizer {
             .collect();
         let l2 = self.l2;
         let inner = &mut self.inner;
-        py.detach(move || -> candle_core::Result<()> {
+        detach(py, move || -> candle_core::Result<()> {
             let mut store = GradStore::default();
             for (i, (var, g)) in grads.into_iter().enumerate() {
                 let Some(mut g) = g else { continue };

@@ -1,5 +1,6 @@
 //! `cn.load_url`: `candle_numpy::remote` (S3-compatible object storage) with the GIL released.
 
+use candle_numpy::python::detach;
 use candle_numpy::remote::{self, Loaded};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
@@ -12,7 +13,7 @@ use crate::tensor::PyTensor;
 #[pyfunction]
 pub fn load_url(py: Python<'_>, url: &str) -> PyResult<Py<PyAny>> {
     let url = url.to_string();
-    let loaded = py.detach(move || remote::load(&url)).map_err(|e| candle_numpy::python::to_pyerr(py, e))?;
+    let loaded = detach(py, move || remote::load(&url)).map_err(|e| candle_numpy::python::to_pyerr(py, e))?;
     match loaded {
         Loaded::Tensor(t) => Ok(Py::new(py, PyTensor::new(t, false))?.into_any()),
         Loaded::Named(tensors) => {

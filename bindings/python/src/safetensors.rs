@@ -1,6 +1,7 @@
 //! `cn.save_safetensors`, `cn.load_safetensors`, `cn.safetensors_metadata`: `.safetensors`
 //! files through `candle_numpy::safetensors`, with the GIL released around the I/O.
 
+use candle_numpy::python::detach;
 use std::collections::HashMap;
 use std::path::PathBuf;
 
@@ -25,7 +26,7 @@ fn array_of(value: &Bound<'_, PyAny>) -> PyResult<ArrayRef> {
     let py = value.py();
     if let Ok(t) = value.cast::<PyTensor>() {
         let t = t.borrow().inner.clone();
-        return py.detach(|| t.as_array_ref()).map_err(|e| to_pyerr(py, e));
+        return detach(py, || t.as_array_ref()).map_err(|e| to_pyerr(py, e));
     }
     if let Ok(arr) = value.cast::<PyUntypedArray>() {
         return array_ref_from_ndarray(arr);
@@ -77,7 +78,7 @@ pub fn save_safetensors(
         })?;
         items.push((name, array_of(&value)?));
     }
-    let result = py.detach(|| st::save(items.iter().map(|(n, a)| (n, a)), &path, metadata));
+    let result = detach(py, || st::save(items.iter().map(|(n, a)| (n, a)), &path, metadata));
     // the arrays (and their Python owners) are dropped here, with the GIL held
     drop(items);
     result.map_err(|e| to_pyerr(py, e))
@@ -116,25 +117,24 @@ pub fn load_safetensors<'py>(
 ) -> PyResult<Bound<'py, PyDict>> {
     release_parked(py);
     let device = candle_numpy::device::parse(device)?;
-    let loaded = py
-        .detach(|| -> candle_numpy::Result<Vec<(String, Tensor, bool)>> {
-            if !mmap {
-                let tensors = st::load(&path, &device)?;
-                return Ok(tensors.into_iter().map(|(name, t)| (name, t, false)).collect());
-            }
-            let mapped = st::mmap(&path)?;
-            let opts = Options::default().device(device.clone()).allow_readonly(true);
-            mapped
-                .arrays()?
-                .into_iter()
-                .map(|(name, a)| {
-                    let t = to_tensor(&a, Sharing::Auto, &opts)?;
-                    let shared = shares_memory(&t, &a);
-                    Ok((name, t, shared))
-                })
-                .collect()
-        })
-        .map_err(|e| to_pyerr(py, e))?;
+    let loaded = detach(py, || -> candle_numpy::Result<Vec<(String, Tensor, bool)>> {
+        if !mmap {
+            let tensors = st::load(&path, &device)?;
+            return Ok(tensors.into_iter().map(|(name, t)| (name, t, false)).collect());
+        }
+        let mapped = st::mmap(&path)?;
+        let opts = Options::default().device(device.clone()).allow_readonly(true);
+        mapped
+            .arrays()?
+            .into_iter()
+            .map(|(name, a)| {
+                let t = to_tensor(&a, Sharing::Auto, &opts)?;
+                let shared = shares_memory(&t, &a);
+                Ok((name, t, shared))
+            })
+            .collect()
+    })
+    .map_err(|e| to_pyerr(py, e))?;
     let out = PyDict::new(py);
     for (name, t, shared) in loaded {
         out.set_item(name, Py::new(py, PyTensor::new(t, shared))?)?;
@@ -154,5 +154,5 @@ pub fn load_safetensors<'py>(
 ///     {'format': 'np'}
 #[pyfunction]
 pub fn safetensors_metadata(py: Python<'_>, path: PathBuf) -> PyResult<HashMap<String, String>> {
-    py.detach(|| st::read_metadata(&path)).map_err(|e| to_pyerr(py, e))
+    detach(py, || st::read_metadata(&path)).map_err(|e| to_pyerr(py, e))
 }

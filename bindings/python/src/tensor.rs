@@ -5,6 +5,7 @@
 //! so they are visible through NumPy arrays that share it, as in torch.
 
 use candle_core::{DType, Device, Tensor};
+use candle_numpy::python::detach;
 use candle_numpy::python::{release_parked, tensor_to_numpy, to_pyerr};
 use candle_numpy::{inplace, Error};
 use pyo3::exceptions::{PyIndexError, PyTypeError, PyValueError};
@@ -121,7 +122,7 @@ fn err(py: Python<'_>, e: candle_core::Error) -> PyErr {
 
 /// Run candle work with the GIL released, mapping errors to Python exceptions.
 pub(crate) fn run<T: Send>(py: Python<'_>, f: impl FnOnce() -> candle_core::Result<T> + Send) -> PyResult<T> {
-    py.detach(f).map_err(|e| err(py, e))
+    detach(py, f).map_err(|e| err(py, e))
 }
 
 /// NumPy's `__array__(dtype, copy)` protocol over a zero-copy view: cast when a dtype is asked
@@ -545,7 +546,7 @@ impl PyTensor {
     fn fill_(slf: PyRef<'_, Self>, py: Python<'_>, value: f64) -> PyResult<Py<PyTensor>> {
         slf.check_writable("fill_")?;
         let t = slf.inner.clone();
-        py.detach(move || inplace::fill(&t, value)).map_err(|e| to_pyerr(py, e))?;
+        detach(py, move || inplace::fill(&t, value)).map_err(|e| to_pyerr(py, e))?;
         Ok(slf.into())
     }
 
@@ -559,7 +560,7 @@ impl PyTensor {
             }
         };
         let t = slf.inner.clone();
-        py.detach(move || inplace::assign(&t, &src)).map_err(|e| to_pyerr(py, e))?;
+        detach(py, move || inplace::assign(&t, &src)).map_err(|e| to_pyerr(py, e))?;
         Ok(slf.into())
     }
 
@@ -652,7 +653,7 @@ impl PyTensor {
             )));
         }
         let t = self.inner.clone();
-        py.detach(move || -> candle_numpy::Result<()> {
+        detach(py, move || -> candle_numpy::Result<()> {
             let r = apply(&t, &o, op, false, dtype)?;
             if r.dims() != t.dims() {
                 return Err(Error::ShapeMismatch {

@@ -2,6 +2,7 @@
 //! own copy of the initial value, as `tf.Variable` does.
 
 use candle_core::Var;
+use candle_numpy::python::detach;
 use candle_numpy::python::tensor_to_numpy;
 use candle_numpy::Sharing;
 use pyo3::prelude::*;
@@ -60,7 +61,7 @@ impl PyVariable {
     /// `read_value()`: an independent copy of the current value.
     fn read_value(&self, py: Python<'_>) -> PyResult<PyTensor> {
         let t = self.var.as_tensor().clone();
-        let copy = py.detach(move || t.copy()).map_err(|e| candle_numpy::python::to_pyerr(py, e.into()))?;
+        let copy = detach(py, move || t.copy()).map_err(|e| candle_numpy::python::to_pyerr(py, e.into()))?;
         Ok(PyTensor::new(copy, false))
     }
 
@@ -83,7 +84,7 @@ impl PyVariable {
     fn assign(&self, py: Python<'_>, value: &Bound<'_, PyAny>) -> PyResult<()> {
         let v = convert(value, Sharing::Auto, None, None)?.inner.clone();
         let var = self.var.clone();
-        py.detach(move || -> candle_core::Result<()> {
+        detach(py, move || -> candle_core::Result<()> {
             let v = candle_numpy::dtype::cast(&v, var.dtype())?.broadcast_as(var.shape())?.contiguous()?;
             var.set(&v.copy()?)
         })
@@ -94,7 +95,7 @@ impl PyVariable {
     fn assign_add(&self, py: Python<'_>, delta: &Bound<'_, PyAny>) -> PyResult<()> {
         let d = convert(delta, Sharing::Auto, None, None)?.inner.clone();
         let var = self.var.clone();
-        py.detach(move || -> candle_core::Result<()> {
+        detach(py, move || -> candle_core::Result<()> {
             let next = var.as_tensor().broadcast_add(&candle_numpy::dtype::cast(&d, var.dtype())?)?;
             var.set(&next)
         })
