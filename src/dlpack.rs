@@ -755,6 +755,39 @@ pub unsafe fn import_legacy_any(managed: *mut DLManagedTensor, allow_device: boo
     unsafe { describe(&m.dl_tensor, false, guard, allow_device) }
 }
 
+/// The tensor behind one of our own exports that a consumer still holds, or `None` when
+/// `managed` is not ours (its deleter is someone else's). NumPy keeps the managed tensor of an
+/// array made by `np.from_dlpack(t)` in a capsule (the array's base): seeing through it lets
+/// `cn.from_dlpack(np.from_dlpack(t))` give a view of `t` instead of adopting `t`'s memory a
+/// second time. The export stays owned by its holder; this only clones the tensor.
+///
+/// # Safety
+/// `managed` must be null or point to a live `DLManagedTensorVersioned` (when `versioned`) or
+/// `DLManagedTensor`, valid for the duration of the call.
+pub unsafe fn exported_tensor(managed: *const c_void, versioned: bool) -> Option<Tensor> {
+    if managed.is_null() {
+        return None;
+    }
+    let ctx = if versioned {
+        // SAFETY: the caller's contract: a live versioned managed tensor.
+        let m = unsafe { &*managed.cast::<DLManagedTensorVersioned>() };
+        let ours = m.deleter.is_some_and(|d| {
+            std::ptr::fn_addr_eq(d, delete_versioned as unsafe extern "C" fn(*mut DLManagedTensorVersioned))
+        });
+        ours.then_some(m.manager_ctx)
+    } else {
+        // SAFETY: the caller's contract: a live legacy managed tensor.
+        let m = unsafe { &*managed.cast::<DLManagedTensor>() };
+        let ours = m.deleter.is_some_and(|d| {
+            std::ptr::fn_addr_eq(d, delete_legacy as unsafe extern "C" fn(*mut DLManagedTensor))
+        });
+        ours.then_some(m.manager_ctx)
+    }?;
+    // SAFETY: our deleter means `export` made the struct, so its context is an ExportCtx, alive
+    // while the managed tensor is (the caller's contract).
+    Some(unsafe { &*ctx.cast::<ExportCtx>() }.tensor.clone())
+}
+
 /// One of our own exports coming back: the tensor itself (no copy), then the capsule's deleter
 /// (the guard) runs.
 fn reclaim(ctx: &ExportCtx, guard: DLPackOwner, readonly: bool, allow_device: bool) -> Result<Imported> {

@@ -8,8 +8,9 @@
 
 use numpy::npyffi::{self, NPY_ARRAY_WRITEABLE};
 use numpy::{PyArrayDescr, PyArrayDescrMethods, PyUntypedArray, PyUntypedArrayMethods};
+use pyo3::ffi;
 use pyo3::prelude::*;
-use pyo3::types::PyMemoryView;
+use pyo3::types::{PyCapsule, PyMemoryView};
 
 use crate::adopt::Release;
 use crate::array::{byte_extent, ArrayRef, Buffer, Owner};
@@ -130,9 +131,9 @@ pub fn array_ref_from_ndarray(arr: &Bound<'_, PyUntypedArray>) -> PyResult<Array
     let broadcast = shape.iter().zip(&strides).any(|(&n, &s)| n > 1 && s == 0);
     let mut root_writable = false;
     let (buffer, owner, identity): (Buffer, Owner, usize) = match &root {
-        Root::Export(exported) => {
+        Root::Export(tensor) => {
             // our own export: its ArrayRef knows the tensor's storage and owner
-            let base = ArrayRef::from_tensor(&exported.bind(py).borrow().tensor)?;
+            let base = ArrayRef::from_tensor(tensor)?;
             (base.buffer(), base.owner().clone(), base.owner_identity())
         }
         Root::Array { object, data, nbytes } => {
@@ -199,8 +200,9 @@ fn contains(outer: Buffer, inner: Buffer) -> bool {
 enum Root {
     /// An ndarray that owns its memory (or whose base is not an object we can see through).
     Array { object: Py<PyAny>, data: *const u8, nbytes: usize },
-    /// One of our exports: map back to the tensor.
-    Export(Py<ExportedTensor>),
+    /// One of our exports (`t.numpy()`, or `np.from_dlpack(t)` through NumPy's capsule): map
+    /// back to the tensor.
+    Export(candle_core::Tensor),
     /// Some other buffer owner (bytes, mmap, a foreign exporter).
     Other { object: Py<PyAny> },
 }
@@ -225,7 +227,10 @@ fn root_owner(arr: &Bound<'_, PyUntypedArray>) -> PyResult<Root> {
             continue;
         }
         if let Ok(e) = cur.cast::<ExportedTensor>() {
-            return Ok(Root::Export(e.clone().unbind()));
+            return Ok(Root::Export(e.borrow().tensor.clone()));
+        }
+        if let Some(t) = exported_tensor_in_numpy_capsule(&cur) {
+            return Ok(Root::Export(t));
         }
         if let Ok(mv) = cur.cast::<PyMemoryView>() {
             match mv.getattr("obj") {
@@ -243,6 +248,23 @@ fn root_owner(arr: &Bound<'_, PyUntypedArray>) -> PyResult<Root> {
         detail: "the .base chain does not end".into(),
     }
     .into())
+}
+
+/// The tensor of one of our DLPack exports that NumPy wrapped in its own capsule (the base of
+/// an array made by `np.from_dlpack`), if `obj` is such a capsule.
+fn exported_tensor_in_numpy_capsule(obj: &Bound<'_, PyAny>) -> Option<candle_core::Tensor> {
+    let capsule = obj.cast::<PyCapsule>().ok()?;
+    for (name, versioned) in [(c"numpy_dltensor_versioned", true), (c"numpy_dltensor", false)] {
+        // SAFETY: a live capsule (we hold a reference) and a NUL-terminated name.
+        if unsafe { ffi::PyCapsule_IsValid(capsule.as_ptr(), name.as_ptr()) } == 1 {
+            // SAFETY: valid under this name (checked above); NumPy's capsule holds the managed
+            // tensor it consumed, alive as long as the capsule (which we hold).
+            let managed = unsafe { ffi::PyCapsule_GetPointer(capsule.as_ptr(), name.as_ptr()) };
+            // SAFETY: NumPy names its capsule by the managed tensor's kind, as checked here.
+            return unsafe { crate::dlpack::exported_tensor(managed, versioned) };
+        }
+    }
+    None
 }
 
 /// The NumPy C-API flag value, re-exported for bindings that build arrays.

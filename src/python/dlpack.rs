@@ -416,7 +416,10 @@ fn prefer_ndarray_root(obj: &Bound<'_, PyAny>, a: ArrayRef) -> ArrayRef {
 /// `__dlpack_device__` is not host memory is refused before it exports anything. Sharing
 /// follows `cn.from_numpy`: a precise error instead of a copy when the memory cannot be shared
 /// (dtypes that need widening, negative strides, ...); empty tensors, which have no memory to
-/// share, come out as new empty tensors.
+/// share, come out as new empty tensors. Round trips of our own tensors share: directly, or
+/// through NumPy (`np.from_dlpack(t)`, whose base capsule is seen through). One exception
+/// copies: memory some tensor already shares on behalf of another owner, handed back by a
+/// producer that hides which (`torch.from_dlpack(t)` of our tensor over a NumPy array).
 pub fn tensor_from_dlpack(obj: &Bound<'_, PyAny>) -> PyResult<(Tensor, bool)> {
     let py = obj.py();
     release_parked(py);
@@ -461,10 +464,19 @@ pub fn tensor_from_dlpack(obj: &Bound<'_, PyAny>) -> PyResult<(Tensor, bool)> {
     let readonly = a.is_readonly();
     let mode = if a.is_empty() { Sharing::Copy } else { Sharing::Share };
     let opts = Options::default().allow_readonly(true);
-    let t = crate::python::detach(py, || to_tensor(&a, mode, &opts)).map_err(|e| to_pyerr(py, e))?;
+    let shared = crate::python::detach(py, || match to_tensor(&a, mode, &opts) {
+        // The memory is already shared by a tensor on behalf of another owner, and the
+        // producer hides which (torch.from_dlpack(t) of our tensor handed back through torch):
+        // one block cannot have two owners, so this import copies.
+        Err(Error::Adoption(adopt::AdoptError::KeyOwnedElsewhere { .. })) => {
+            to_tensor(&a, Sharing::Copy, &opts).map(|t| (t, false))
+        }
+        other => other.map(|t| (t, mode == Sharing::Share)),
+    });
+    let (t, is_shared) = shared.map_err(|e| to_pyerr(py, e))?;
     // `a` (and with it, possibly, the producer's deleter) is dropped here, with the GIL held
     drop(a);
-    Ok((t, readonly && mode == Sharing::Share))
+    Ok((t, readonly && is_shared))
 }
 
 /// The `stream` to pass to a producer whose memory is on `location`: candle's stream on that

@@ -528,3 +528,27 @@ def test_10k_round_trips_through_numpy_do_not_leak():
     assert cn._native.live_dlpack_exports() == exports
     grown = 0 if UNDER_VALGRIND else rss_bytes() - start
     assert grown < 4 * 2**20, f"RSS grew by {grown / 2**20:.1f} MiB"
+
+
+def test_round_trip_through_numpy_of_shared_memory_shares_the_tensor():
+    a = np.arange(6, dtype=np.float32)
+    t = cn.from_numpy(a)
+    x = np.from_dlpack(t)  # NumPy holds our export in its own capsule (x.base)
+    u = cn.from_dlpack(x)
+    assert data_ptr(u.numpy()) == data_ptr(a)
+    u += 1
+    assert a.tolist() == [1, 2, 3, 4, 5, 6]
+    # a legacy export (what NumPy 1.x asks for) is seen through too
+    y = np.from_dlpack(cn.from_numpy(a)[2:])
+    w = cn.from_dlpack(y)
+    assert data_ptr(w.numpy()) == data_ptr(a) + 8
+
+
+def test_round_trip_through_numpy_keeps_read_only():
+    a = np.arange(4, dtype=np.float64)
+    a.flags.writeable = False
+    u = cn.from_dlpack(np.from_dlpack(cn.from_numpy(a)))
+    assert u.is_readonly
+    with pytest.raises(cn.ShareError):
+        u += 1
+    assert a.tolist() == [0, 1, 2, 3]

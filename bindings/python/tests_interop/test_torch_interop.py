@@ -202,3 +202,16 @@ def test_cdist_matches_torch():
     theirs = torch.cdist(torch.from_numpy(x), torch.from_numpy(y)).numpy()
     ours = cn.torch.cdist(cn.torch.from_numpy(x), cn.torch.from_numpy(y)).numpy()
     np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-5)
+
+
+def test_round_trip_through_torch_of_shared_memory_copies_instead_of_failing():
+    a = np.arange(6, dtype=np.float32)
+    t = cn.from_numpy(a)
+    pt = torch.from_dlpack(t)  # torch's export hides that the memory is a's
+    u = cn.from_dlpack(pt)
+    assert u.tolist() == a.tolist()
+    assert ptr(u.numpy()) != ptr(a)  # one block cannot have two owners: a copy
+    # a tensor of our own memory (not NumPy's) comes back shared through torch
+    v = cn.tensor(a)
+    w = cn.from_dlpack(torch.from_dlpack(v))
+    assert ptr(w.numpy()) == ptr(v.numpy())
