@@ -384,6 +384,14 @@ def test_allocation_failure_is_memory_error_under_rlimit_as():
             assert "3200000000 bytes" in str(e), str(e)
         else:
             raise SystemExit("a 3.2 GB copy succeeded under a 2 GiB address-space limit")
+        # constructors that fill a huge shape, too (issue 20's sweep left these out)
+        for make in (lambda: cn.tf.constant(1.0, shape=(2**40,)), lambda: cn.tf.constant(np.float32(2), shape=(2**20, 2**20))):
+            try:
+                make()
+            except MemoryError as e:
+                assert "bytes" in str(e), str(e)
+            else:
+                raise SystemExit("a 4 TiB constant succeeded under a 2 GiB address-space limit")
         # the interpreter is still usable
         assert cn.tensor(np.arange(4, dtype=np.float32)).numpy().tolist() == [0.0, 1.0, 2.0, 3.0]
         print("OK")
