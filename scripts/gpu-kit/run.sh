@@ -33,6 +33,8 @@ WORK=$(mktemp -d "${TMPDIR:-/tmp}/gpu-kit.XXXXXX")
 LOG=${GPU_KIT_LOG:-$WORK/logs}
 mkdir -p "$LOG"
 RESULTS="$LOG/results.jsonl"
+# the installed wheel and the unpacked binaries go; the logs stay
+trap 'rm -rf "$WORK/site" "$WORK/bin"; [[ "$LOG" == "$WORK"/* ]] || rm -rf "$WORK"' EXIT
 : >"$RESULTS"
 CHECKS="$KIT/gpu_checks.py"
 
