@@ -93,7 +93,10 @@ for root in roots:
 PY
 )
 if [[ "$mode" == self-check && -d "$KIT/link-stubs" ]]; then
-    libdirs=("$KIT/link-stubs" "${libdirs[@]}")
+    # last: a real library of the Python packages (torch's nvidia-* wheels) wins over a stub,
+    # which only stands in for what is missing (mixing a stub with the real library it stands
+    # for in one process trips ld.so's symbol-version check)
+    libdirs=("${libdirs[@]}" "$KIT/link-stubs")
 fi
 if ((${#libdirs[@]})); then
     LD_LIBRARY_PATH="$(IFS=:; echo "${libdirs[*]}")${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
