@@ -410,7 +410,8 @@ pub fn drain_released() -> usize {
     if parked_owners() == 0 {
         return 0;
     }
-    let mut batch: [Option<Owner>; 64] = [const { None }; 64];
+    // small: most drains release one owner (a dropped tensor), and the batch is cleared each time
+    let mut batch: [Option<Owner>; 16] = [const { None }; 16];
     let mut total = 0;
     loop {
         let mut reg = lock();

@@ -212,6 +212,19 @@ unsafe fn run<S: CastTo<D>, D>(p: *const u8, stride: isize, swap: bool, out: &mu
         for (o, &x) in out.iter_mut().zip(src) {
             o.write(x.cast());
         }
+    } else if stride == -size && !swap && !out.is_empty() && (p as usize) % std::mem::align_of::<S>() == 0 {
+        // A reversed contiguous run (`a[::-1]`): read it as a slice, backwards, so the loop
+        // vectorises (the generic strided loop below does one unaligned load per element).
+        // SAFETY: the caller guarantees p - i * size readable for i < out.len(): that is the
+        // contiguous range starting at `first`, which is aligned because `p` is and `size` is a
+        // multiple of the alignment.
+        let src = unsafe {
+            let first = p.offset(-(out.len() as isize - 1) * size);
+            std::slice::from_raw_parts(first.cast::<S>(), out.len())
+        };
+        for (o, &x) in out.iter_mut().zip(src.iter().rev()) {
+            o.write(x.cast());
+        }
     } else if swap {
         for (i, o) in out.iter_mut().enumerate() {
             // SAFETY: in bounds by the caller's guarantee; read_unaligned has no alignment need.

@@ -287,9 +287,41 @@ pub fn cast(t: &candle_core::Tensor, dtype: DType) -> candle_core::Result<candle
     }
     if from == DType::F8E4M3 && dtype != DType::F32 {
         t.to_dtype(DType::F32)?.to_dtype(dtype)
+    } else if t.device().is_cpu()
+        && !t.track_op()
+        && same_rounding_as_candle(from, dtype)
+        && t.elem_count() * dtype.size_in_bytes() >= crate::copy::PARALLEL_THRESHOLD
+    {
+        parallel_cpu_cast(t, dtype)
     } else {
         t.to_dtype(dtype)
     }
+}
+
+/// Float casts where our copy kernel rounds exactly as candle's `to_dtype` does (`as` between
+/// f32 and f64, `from_f32`/`to_f32` of `half`), so the faster path changes no bit.
+fn same_rounding_as_candle(from: DType, to: DType) -> bool {
+    use DType::*;
+    matches!((from, to), (F64, F32) | (F32, F64) | (F32, F16) | (F32, BF16) | (F16, F32) | (BF16, F32))
+}
+
+/// A large CPU cast through the crate's copy kernel: several threads, huge pages for the fresh
+/// buffer, any layout gathered in the same pass. candle's `to_dtype` runs on one thread
+/// (`cn.from_numpy(a64).float()` of 256 MiB took 1.6x torch's time). Only for tensors that
+/// record no gradient (the result carries no backprop op).
+fn parallel_cpu_cast(t: &candle_core::Tensor, dtype: DType) -> candle_core::Result<candle_core::Tensor> {
+    let a = crate::ArrayRef::from_tensor(t).map_err(candle_core::Error::wrap)?;
+    // hold a read lock on the storage while reading it, as candle's own ops do, so that no
+    // in-place write through another handle runs during the copy
+    let (guard, _) = t.storage_and_layout();
+    let storage = crate::copy::copy_to_storage(&a, Some(dtype)).map_err(candle_core::Error::wrap)?;
+    drop(guard);
+    Ok(candle_core::Tensor::from_storage(
+        candle_core::Storage::Cpu(storage),
+        t.shape(),
+        candle_core::op::BackpropOp::none(),
+        false,
+    ))
 }
 
 #[cfg(test)]
@@ -307,6 +339,80 @@ mod tests {
         assert_eq!(cast(&t, DType::F8E4M3).unwrap().dtype(), DType::F8E4M3);
         let back = cast(&cast(&t, DType::F64).unwrap(), DType::F8E4M3).unwrap();
         assert_eq!(cast(&back, DType::F32).unwrap().to_vec1::<f32>().unwrap(), [0.5, -1.5, 448.0]);
+    }
+
+    #[test]
+    fn large_float_casts_match_candle_bit_for_bit() {
+        use candle_core::{Device, Tensor};
+        // every f32 edge case among ordinary values, repeated past the parallel threshold
+        let edges = [
+            0.0f64,
+            -0.0,
+            1.0,
+            -1.5,
+            1.0 / 3.0,
+            65504.0,
+            65520.0,
+            1e-8,
+            6.1e-5,
+            3.4e38,
+            3.5e38,
+            1e-46,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            f64::NAN,
+            2.0f64.powi(-149),
+        ];
+        let n = (crate::copy::PARALLEL_THRESHOLD / 2) + 7;
+        let v: Vec<f64> =
+            (0..n).map(|i| edges[i % edges.len()] * (1.0 + (i / edges.len()) as f64 * 1e-7)).collect();
+        let t64 = Tensor::from_vec(v, n, &Device::Cpu).unwrap();
+        let t32 = t64.to_dtype(DType::F32).unwrap();
+        let bits =
+            |t: &Tensor| t.to_dtype(DType::F64).unwrap().flatten_all().unwrap().to_vec1::<f64>().unwrap();
+        for (src, to) in [
+            (&t64, DType::F32),
+            (&t32, DType::F64),
+            (&t32, DType::F16),
+            (&t32, DType::BF16),
+            (&t32.to_dtype(DType::F16).unwrap(), DType::F32),
+            (&t32.to_dtype(DType::BF16).unwrap(), DType::F32),
+        ] {
+            assert!(same_rounding_as_candle(src.dtype(), to));
+            let ours = cast(src, to).unwrap();
+            let theirs = src.to_dtype(to).unwrap();
+            assert_eq!(ours.dtype(), to);
+            let (a, b) = (bits(&ours), bits(&theirs));
+            for (i, (x, y)) in a.iter().zip(&b).enumerate() {
+                assert!(
+                    x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan()),
+                    "{:?}->{to:?} at {i}: {x} vs {y}",
+                    src.dtype()
+                );
+            }
+        }
+        // a strided view (every other row of a 2-D tensor, transposed) is gathered in the same pass
+        let m = Tensor::arange(0f64, 1_200_000., &Device::Cpu).unwrap().affine(1.0 / 3.0, 0.0).unwrap();
+        let rows = m.reshape((600, 2, 1000)).unwrap().narrow(1, 0, 1).unwrap().squeeze(1).unwrap();
+        let view = rows.t().unwrap();
+        assert!(!view.is_contiguous());
+        let ours = cast(&view, DType::F32).unwrap();
+        assert_eq!(ours.dims(), &[1000, 600]);
+        let (a, b) = (bits(&ours), bits(&view.to_dtype(DType::F32).unwrap()));
+        assert_eq!(a.len(), 600_000);
+        assert!(a.iter().zip(&b).all(|(x, y)| x.to_bits() == y.to_bits()));
+    }
+
+    #[test]
+    fn casts_of_tracked_tensors_keep_their_gradient() {
+        use candle_core::{Device, Var};
+        let n = crate::copy::PARALLEL_THRESHOLD;
+        let x = Var::ones(n, DType::F64, &Device::Cpu).unwrap();
+        let y = cast(x.as_tensor(), DType::F32).unwrap().sum_all().unwrap();
+        let grads = y.backward().unwrap();
+        let g = grads.get(x.as_tensor()).expect("the cast is on the gradient path");
+        assert_eq!(g.dims(), &[n]);
+        assert_eq!(g.sum_all().unwrap().to_scalar::<f64>().unwrap(), n as f64);
     }
 
     #[test]

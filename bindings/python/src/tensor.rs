@@ -6,7 +6,7 @@
 
 use candle_core::{DType, Device, Tensor};
 use candle_numpy::python::detach;
-use candle_numpy::python::{release_parked, tensor_to_numpy, to_pyerr};
+use candle_numpy::python::{drop_then_release, tensor_to_numpy, to_pyerr};
 use candle_numpy::{inplace, Error};
 use pyo3::exceptions::{PyIndexError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
@@ -39,16 +39,22 @@ impl Drop for PyTensor {
     fn drop(&mut self) {
         // Dropping the tensor may park a Python owner (a shared array's root); we hold the GIL
         // here (tp_dealloc), so release it now rather than later.
-        let t =
-            std::mem::replace(&mut self.inner, Tensor::zeros((), DType::U8, &Device::Cpu).expect("scalar"));
+        let t = std::mem::replace(&mut self.inner, placeholder());
         if let Some(slot) = self.grad.take() {
             autograd::release(&t, slot);
         }
-        drop(t);
         // tp_dealloc runs attached; `try_attach` (not `attach`) so that a drop elsewhere during
-        // interpreter shutdown is a no-op rather than a panic
-        let _ = Python::try_attach(release_parked);
+        // interpreter shutdown is a plain drop rather than a panic (the closure, and `t` in it,
+        // is dropped unrun then)
+        let _ = Python::try_attach(|py| drop_then_release(py, t));
     }
+}
+
+/// What a dropped wrapper's `inner` is swapped for: one shared 0-d tensor, cloned (a reference
+/// count), so that a drop allocates nothing.
+fn placeholder() -> Tensor {
+    static PLACEHOLDER: std::sync::OnceLock<Tensor> = std::sync::OnceLock::new();
+    PLACEHOLDER.get_or_init(|| Tensor::zeros((), DType::U8, &Device::Cpu).expect("a 0-d CPU tensor")).clone()
 }
 
 impl PyTensor {

@@ -157,6 +157,21 @@ def test_sources_refcount_returns_to_baseline():
     assert sys.getrefcount(a) == base
 
 
+def test_dropping_the_last_tensor_releases_its_array_at_once():
+    # the wrapper's drop releases the array's owner itself (no pending call, no gc, no later
+    # entry point needed), and a view keeps it until the view goes too
+    a = np.arange(50.0)
+    base = sys.getrefcount(a)
+    t = cn.from_numpy(a)
+    assert sys.getrefcount(a) == base + 1
+    v = t[10:20]
+    del t
+    assert sys.getrefcount(a) == base + 1
+    assert v.numpy()[0] == 10.0
+    del v
+    assert sys.getrefcount(a) == base
+
+
 def test_tensors_dropped_on_other_threads_release_their_arrays():
     arrays = [np.full(1000, i, dtype=np.float32) for i in range(8)]
     refs = [weakref.ref(a) for a in arrays]
