@@ -159,3 +159,19 @@ def test_table_exits_1_on_any_failure_and_counts_every_status(tmp_path, capsys):
     rows = [json.loads(line) for line in results.read_text().splitlines()][-2:]
     assert [(r["name"], r["status"], r["detail"]) for r in rows] == [
         ("boom", "FAIL", "ValueError: kaput"), ("missing", "n/a", "later")]
+
+
+def test_self_check_puts_the_link_stubs_after_real_cuda_libraries(tmp_path):
+    # a stub ahead of the real library it stands for (torch's nvidia-* wheels) makes ld.so
+    # abort on the symbol-version check when both load: the stubs must come last
+    kit = make_kit(tmp_path)
+    (kit / "link-stubs").mkdir()
+    (kit / "link-stubs" / "libcuda.so.1").write_bytes(b"")
+    pkgs = tmp_path / "pkgs"
+    real = pkgs / "nvidia" / "cu13" / "lib"
+    real.mkdir(parents=True)
+    p, _ = run(kit, tmp_path, "--self-check", env={"PYTHONPATH": str(pkgs)})
+    line = next(x for x in p.stdout.splitlines() if x.startswith("gpu kit: LD_LIBRARY_PATH="))
+    dirs = line.split("=", 1)[1].split(":")
+    assert str(real) in dirs and str(kit / "link-stubs") in dirs, line
+    assert dirs.index(str(real)) < dirs.index(str(kit / "link-stubs")), line
