@@ -255,6 +255,32 @@ impl PyTensor {
         }
     }
 
+    /// `float(t)`: the value of a one-element tensor (as `t.item()`), as a float.
+    fn __float__(&self, py: Python<'_>) -> PyResult<f64> {
+        self.item(py)?.extract::<f64>()
+    }
+
+    /// `int(t)`: the value of a one-element tensor; floats truncate toward zero as `int(2.7)`,
+    /// and NaN or infinity raise as Python's `int` does.
+    fn __int__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let v = self.item(py)?;
+        py.get_type::<pyo3::types::PyInt>().call1((v,))
+    }
+
+    /// `operator.index(t)`: a one-element integer (or bool) tensor used as an index
+    /// (`xs[t]`, `range(t)`), as in torch; float tensors are refused.
+    fn __index__(&self, py: Python<'_>) -> PyResult<i64> {
+        if self.inner.dtype().is_float() || self.inner.elem_count() != 1 {
+            return Err(PyTypeError::new_err(format!(
+                "only integer tensors of a single element can be converted to an index; this \
+                 one is {} with shape {:?} (use int(t) to truncate a float, or index it first)",
+                crate::dtype::name(self.inner.dtype()),
+                self.inner.dims()
+            )));
+        }
+        self.item(py)?.extract::<i64>()
+    }
+
     /// Number of elements.
     fn numel(&self) -> usize {
         self.inner.elem_count()

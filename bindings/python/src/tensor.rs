@@ -7,7 +7,7 @@
 use candle_core::{DType, Device, Tensor};
 use candle_numpy::python::detach;
 use candle_numpy::python::{drop_then_release, tensor_to_numpy, to_pyerr};
-use candle_numpy::{inplace, Error};
+use candle_numpy::{inplace, Error, Sharing};
 use pyo3::exceptions::{PyIndexError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PyTuple};
@@ -264,6 +264,34 @@ pub(crate) fn norm_axis(axis: i64, rank: usize) -> PyResult<usize> {
 
 #[pymethods]
 impl PyTensor {
+    /// `Tensor(data)` is a float32 copy of `data`; `Tensor(2, 3)` a float32 tensor of that
+    /// shape (zeros: torch leaves it uninitialised); `Tensor()` an empty float32 tensor. The
+    /// legacy `torch.Tensor` constructor, so `cn.torch.Tensor` can be this class itself
+    /// (`isinstance(x, cn.torch.Tensor)`).
+    #[new]
+    #[pyo3(signature = (*args))]
+    fn py_new(py: Python<'_>, args: &Bound<'_, PyTuple>) -> PyResult<PyTensor> {
+        let sizes = args
+            .iter()
+            .all(|a| a.is_instance_of::<pyo3::types::PyInt>() && !a.is_instance_of::<pyo3::types::PyBool>());
+        if args.is_empty() || sizes {
+            let shape = if args.is_empty() { PyTuple::new(py, [0usize])? } else { args.clone() };
+            // NumPy's zeros come from zeroed pages (calloc), are shared rather than copied, and
+            // a negative or impossible size is NumPy's ValueError or MemoryError
+            let zeros = py.import("numpy")?.call_method1("zeros", (shape, "float32"))?;
+            return crate::convert::convert(&zeros, Sharing::Auto, None, None);
+        }
+        if args.len() == 1 {
+            let float32 = pyo3::types::PyString::new(py, "float32");
+            return crate::convert::convert(&args.get_item(0)?, Sharing::Copy, Some(float32.as_any()), None);
+        }
+        Err(PyTypeError::new_err(format!(
+            "Tensor() takes one data argument (Tensor([[1, 2], [3, 4]])) or integer sizes \
+             (Tensor(2, 3)), got {} arguments that are not all ints",
+            args.len()
+        )))
+    }
+
     /// Shape as a tuple.
     #[getter]
     fn shape<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {

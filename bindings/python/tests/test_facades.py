@@ -72,3 +72,63 @@ def test_tf_variable_copies_and_assigns_in_place():
     assert cn.tf.Variable([1, 2], dtype="float64").dtype == "float64"
     with pytest.raises(cn.CandleNumpyError):
         v.assign(np.ones((3, 3)))
+
+
+def test_torch_tensor_is_the_class_and_the_legacy_constructor():
+    t = cn.torch.tensor([1.0, 2.0])
+    assert cn.torch.Tensor is cn.Tensor
+    assert isinstance(t, cn.torch.Tensor) and cn.torch.is_tensor(t)
+    assert not cn.torch.is_tensor(np.zeros(2)) and not isinstance([1.0], cn.torch.Tensor)
+    # data: a float32 copy, whatever the source dtype
+    a = np.arange(4, dtype=np.int64)
+    T = cn.torch.Tensor(a)
+    assert T.dtype == "float32" and T.tolist() == [0.0, 1.0, 2.0, 3.0] and not cn.shares_memory(a, T)
+    assert cn.torch.Tensor((2, 3)).tolist() == [2.0, 3.0]  # a tuple is data, as in torch
+    # integer sizes: a float32 tensor of that shape, zeros
+    z = cn.torch.Tensor(2, 3)
+    assert z.shape == (2, 3) and z.dtype == "float32" and z.tolist() == [[0.0] * 3] * 2
+    z += 1  # writable, and its own memory
+    assert z.sum().item() == 6.0 and cn.torch.Tensor(2, 3).sum().item() == 0.0
+    e = cn.torch.Tensor()
+    assert e.shape == (0,) and e.dtype == "float32"
+    assert cn.torch.Tensor(0, 4).shape == (0, 4)
+    with pytest.raises(ValueError, match="negative"):
+        cn.torch.Tensor(-1, 2)
+    with pytest.raises(TypeError, match="takes one data argument"):
+        cn.torch.Tensor([1.0], 2)
+    with pytest.raises(TypeError, match="takes one data argument"):
+        cn.torch.Tensor(2, 3.0)
+
+
+def test_number_conversions_of_one_element_tensors():
+    f = cn.torch.tensor([2.75])
+    assert float(f) == 2.75 and isinstance(float(f), float)
+    assert int(f) == 2 and int(cn.torch.tensor(-2.75)) == -2 and isinstance(int(f), int)
+    i = cn.torch.tensor(7)
+    assert float(i) == 7.0 and int(i) == 7
+    assert int(cn.torch.tensor(2**40)) == 2**40
+    assert float(cn.torch.tensor([[1.5]], dtype="float16")) == 1.5
+    # as an index: integer tensors of one element only
+    xs = [10, 11, 12, 13]
+    assert xs[cn.torch.tensor(2)] == 12 and xs[cn.torch.tensor([3])] == 13
+    assert list(range(cn.torch.tensor(3))) == [0, 1, 2]
+    assert np.arange(5)[cn.torch.tensor(4)] == 4
+    with pytest.raises(TypeError, match="only integer tensors of a single element"):
+        xs[cn.torch.tensor(1.0)]
+    with pytest.raises(TypeError, match=r"shape \[2\]"):
+        xs[cn.torch.tensor([1, 2])]
+    # several elements: a ValueError naming the shape, as item() gives
+    for conv in (float, int):
+        with pytest.raises(ValueError, match=r"shape \[2\]"):
+            conv(cn.torch.tensor([1.0, 2.0]))
+    with pytest.raises(ValueError, match="NaN"):
+        int(cn.torch.tensor(float("nan")))
+    with pytest.raises(OverflowError):
+        int(cn.torch.tensor(float("inf")))
+    # a tensor that requires grad converts too (as torch's float(x))
+    w = cn.torch.tensor([0.5], requires_grad=True)
+    assert float(w) == 0.5
+    # arithmetic with a one-element tensor on the right stays tensor arithmetic
+    r = cn.torch.tensor([1, 2]) + cn.torch.tensor(3)
+    assert cn.torch.is_tensor(r) and r.dtype == "int64" and r.tolist() == [4, 5]
+    assert (cn.torch.tensor([1.0, 2.0]) * cn.torch.tensor([2.0])).tolist() == [2.0, 4.0]

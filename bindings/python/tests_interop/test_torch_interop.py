@@ -215,3 +215,23 @@ def test_round_trip_through_torch_of_shared_memory_copies_instead_of_failing():
     v = cn.tensor(a)
     w = cn.from_dlpack(torch.from_dlpack(v))
     assert ptr(w.numpy()) == ptr(v.numpy())
+
+
+@pytest.mark.parametrize("value", [2.75, -2.75, 7, 0, 2**40, True])
+def test_number_conversions_agree_with_torch(value):
+    ours, theirs = cn.torch.tensor([value]), torch.tensor([value])
+    assert float(ours) == float(theirs)
+    assert int(ours) == int(theirs)
+    if not isinstance(value, float):
+        xs = list(range(8))
+        k = min(int(value), 7)
+        assert xs[cn.torch.tensor(k)] == xs[torch.tensor(k)]
+
+
+def test_legacy_tensor_constructor_agrees_with_torch():
+    for args in [([[1, 2], [3, 4]],), ((2, 3),), (np.arange(3, dtype=np.int64),), ()]:
+        ours, theirs = cn.torch.Tensor(*args), torch.Tensor(*args)
+        assert ours.dtype == "float32" and theirs.dtype == torch.float32
+        assert ours.shape == tuple(theirs.shape) and ours.tolist() == theirs.tolist()
+    assert cn.torch.Tensor(2, 3).shape == tuple(torch.Tensor(2, 3).shape)
+    assert isinstance(cn.torch.tensor([1.0]), cn.torch.Tensor) == isinstance(torch.tensor([1.0]), torch.Tensor)

@@ -7,6 +7,10 @@
 ``cn.torch.Tensor(data)``                   copy    float32, as ``torch.Tensor``
 ==========================================  ======  ==========================================
 
+``cn.torch.Tensor`` is the tensor class itself (``isinstance(x, cn.torch.Tensor)``,
+``cn.torch.is_tensor(x)``); ``Tensor(2, 3)`` is a float32 tensor of that shape (zeros, where
+torch leaves the memory uninitialised).
+
 Python lists infer as torch does: float -> float32, int -> int64, bool -> uint8 (candle has no
 bool). NumPy arrays keep their dtype.
 
@@ -31,6 +35,7 @@ __all__ = [
     "enable_grad",
     "from_numpy",
     "is_grad_enabled",
+    "is_tensor",
     "manual_seed",
     "nn",
     "no_grad",
@@ -64,9 +69,12 @@ def tensor(data, dtype=None, device=None, requires_grad=False):
     return _native.tensor(data, dtype=dtype, device=device, requires_grad=requires_grad)
 
 
-def Tensor(data):  # noqa: N802 - torch's spelling
-    """A float32 copy (``torch.Tensor(data)``)."""
-    return _native.tensor(data, dtype="float32")
+Tensor = _native.Tensor
+
+
+def is_tensor(obj):
+    """Whether ``obj`` is a candle_numpy tensor (``torch.is_tensor``)."""
+    return isinstance(obj, _native.Tensor)
 
 
 def cdist(x1, x2, p=2.0, compute_mode="use_mm_for_euclid_dist_if_necessary"):
