@@ -14,6 +14,17 @@ enum Item {
 }
 
 pub fn get(py: Python<'_>, t: &Tensor, key: &Bound<'_, PyAny>) -> PyResult<Tensor> {
+    select(py, t, key, false)
+}
+
+/// The view `t[key]` that an assignment `t[key] = v` writes through: as [`get`], but a slice
+/// step above one (which [`get`] answers with a copy) is refused, so nothing is written into a
+/// copy silently.
+pub fn view_for_write(py: Python<'_>, t: &Tensor, key: &Bound<'_, PyAny>) -> PyResult<Tensor> {
+    select(py, t, key, true)
+}
+
+fn select(py: Python<'_>, t: &Tensor, key: &Bound<'_, PyAny>, for_write: bool) -> PyResult<Tensor> {
     let keys: Vec<Bound<'_, PyAny>> = match key.cast::<PyTuple>() {
         Ok(tuple) => tuple.iter().collect(),
         Err(_) => vec![key.clone()],
@@ -84,8 +95,16 @@ pub fn get(py: Python<'_>, t: &Tensor, key: &Bound<'_, PyAny>) -> PyResult<Tenso
                     ));
                 }
                 let len = if stop > start { ((stop - start) + step - 1) / step } else { 0 } as usize;
-                if step == 1 {
-                    out = out.narrow(dim, start as usize, len).map_err(err)?;
+                if step == 1 || len <= 1 {
+                    // (one element of a stepped slice is a unit-step narrow too)
+                    out =
+                        out.narrow(dim, start.min(t.dims()[src_axis] as isize) as usize, len).map_err(err)?;
+                } else if for_write {
+                    return Err(PyValueError::new_err(format!(
+                        "t[...] = v through a slice with step {step} (axis {src_axis}) is not \
+                         supported: a candle view has no step, so the write could only reach a \
+                         copy; on the CPU write through NumPy's view instead: t.numpy()[...] = v"
+                    )));
                 } else {
                     let idx: Vec<u32> = (0..len).map(|k| (start + k as isize * step) as u32).collect();
                     let idx = Tensor::from_vec(idx, len, out.device()).map_err(err)?;

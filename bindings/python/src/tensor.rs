@@ -521,6 +521,19 @@ impl PyTensor {
         Ok(self.derived(out))
     }
 
+    /// `t[key] = value`: writes `value` (a number, array or tensor; broadcast and cast to
+    /// this tensor's dtype) into the elements `t[key]` selects, in place, as torch does.
+    /// Basic indexing only; a slice with a step above one is refused (see `index`).
+    fn __setitem__(&self, py: Python<'_>, key: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>) -> PyResult<()> {
+        self.check_writable("item assignment (t[...] = v)")?;
+        let view = crate::index::view_for_write(py, &self.inner, key)?;
+        let src = match operand(value)? {
+            Operand::Tensor(t) => t,
+            Operand::Scalar(x) => scalar_tensor(x, view.dtype(), view.device()).map_err(|e| err(py, e))?,
+        };
+        detach(py, move || inplace::assign(&view, &src)).map_err(|e| to_pyerr(py, e))
+    }
+
     fn __add__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<PyTensor> {
         self.arith(py, other, Op::Add, false)
     }

@@ -1,0 +1,102 @@
+"""`t[key] = value`: in-place writes through basic indexing, compared with NumPy's own views.
+
+A write either reaches exactly the elements NumPy's `a[key] = value` reaches, or (slice steps
+above one, negative steps) raises ValueError and leaves the tensor unchanged.
+"""
+
+import numpy as np
+import pytest
+
+import candle_numpy as cn
+
+hypothesis = pytest.importorskip("hypothesis")
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+def test_item_assignment_writes_in_place_and_through_shared_memory():
+    a = np.zeros((3, 4), dtype=np.float32)
+    t = cn.from_numpy(a)
+    t[1, 2] = 5
+    t[0] = cn.torch.tensor([1.0, 2.0, 3.0, 4.0])
+    t[2, 1:3] = np.array([7, 8])  # an int64 array, cast to float32
+    t[..., 3] = -1.5
+    assert a.tolist() == [[1, 2, 3, -1.5], [0, 0, 5, -1.5], [0, 7, 8, -1.5]]
+    # into a view: it writes through to the base (unit steps are views, as in torch)
+    row = t[1]
+    row[0] = 9
+    assert a[1, 0] == 9
+    b = t.clone()
+    b[1][3] = 42  # the chained form of issue 17, on a tensor of its own
+    assert b.numpy()[1, 3] == 42 and a[1, 3] == -1.5
+    # integer tensors: Python floats truncate, as torch's
+    i = cn.torch.tensor([1, 2, 3])
+    i[0] = 2.9
+    i[cn.torch.tensor(2)] = 7  # a 0-d integer tensor as the index
+    assert i.tolist() == [2, 2, 7]
+
+
+def test_item_assignment_refusals_name_the_problem():
+    t = cn.torch.tensor(np.arange(6.0))
+    with pytest.raises(ValueError, match="step 2"):
+        t[::2] = 0
+    with pytest.raises(ValueError, match="negative slice steps"):
+        t[::-1] = 0
+    assert t.tolist() == list(np.arange(6.0))
+    with pytest.raises(IndexError, match="out of bounds"):
+        t[6] = 1
+    with pytest.raises(ValueError):
+        t[0:2] = [1.0, 2.0, 3.0]  # cannot broadcast 3 into 2
+    with pytest.raises(TypeError, match="only basic indexing"):
+        t[[0, 1]] = 1
+    ro = np.arange(3.0)
+    ro.setflags(write=False)
+    with pytest.raises(cn.ShareError):
+        cn.as_tensor(ro)[0] = 5
+    assert ro.tolist() == [0.0, 1.0, 2.0]
+    w = cn.torch.tensor([1.0, 2.0], requires_grad=True)
+    with pytest.raises(RuntimeError, match="requires grad"):
+        w[0] = 3
+    with cn.torch.no_grad():
+        w[0] = 3
+    assert w.tolist() == [3.0, 2.0]
+
+
+def keys(shape):
+    """A basic index for an array of `shape`: ints, slices (any step), None, one Ellipsis."""
+    def axis_key(n):
+        return st.one_of(
+            st.integers(-n, n - 1),
+            st.builds(slice, st.none() | st.integers(-n - 1, n + 1), st.none() | st.integers(-n - 1, n + 1),
+                      st.none() | st.sampled_from([1, 1, 1, 2, 3, -1])),
+        )
+
+    per_axis = st.tuples(*[axis_key(n) for n in shape])
+    return st.builds(
+        lambda ks, cut, newaxis, ellipsis: (
+            (ks[:cut] + ((Ellipsis,) if ellipsis else ()) + ((None,) if newaxis else ()))
+        ),
+        per_axis, st.integers(0, len(shape)), st.booleans(), st.booleans(),
+    )
+
+
+shapes = st.lists(st.integers(1, 5), min_size=1, max_size=3).map(tuple)
+
+
+@settings(max_examples=400, deadline=None)
+@given(shape_key=shapes.flatmap(lambda s: st.tuples(st.just(s), keys(s))), value=st.integers(-50, 50))
+def test_assignment_reaches_what_numpy_reaches_or_raises(shape_key, value):
+    shape, key = shape_key
+    a = np.arange(np.prod(shape), dtype=np.float64).reshape(shape)
+    expect = a.copy()
+    expect[key] = value
+    t = cn.from_numpy(a)
+    steps = [k.step for k in key if isinstance(k, slice) and k.step not in (None, 1)]
+    try:
+        t[key] = value
+    except ValueError as e:
+        # only a step other than 1 over more than one element may be refused, and nothing moved
+        assert steps, f"{key}: {e}"
+        assert a.tolist() == np.arange(np.prod(shape), dtype=np.float64).reshape(shape).tolist()
+        return
+    assert a.tolist() == expect.tolist(), key
