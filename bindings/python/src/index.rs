@@ -1,6 +1,6 @@
 //! Basic indexing: `t[1]`, `t[1:3]`, `t[:, ::2]`, `t[..., None]`, `t[-1]`. Integers and unit-step
-//! slices give views; steps above one gather a copy (candle views have no step); negative
-//! steps are refused, as in torch.
+//! slices give views; steps above one gather a copy (candle views have no step), which refuses
+//! in-place writes (torch's would reach the original); negative steps are refused, as in torch.
 
 use candle_core::Tensor;
 use pyo3::exceptions::{PyIndexError, PyTypeError, PyValueError};
@@ -13,7 +13,8 @@ enum Item {
     NewAxis,
 }
 
-pub fn get(py: Python<'_>, t: &Tensor, key: &Bound<'_, PyAny>) -> PyResult<Tensor> {
+/// `t[key]`, and whether a slice step above one made it a gathered copy rather than a view.
+pub fn get(py: Python<'_>, t: &Tensor, key: &Bound<'_, PyAny>) -> PyResult<(Tensor, bool)> {
     select(py, t, key, false)
 }
 
@@ -21,10 +22,10 @@ pub fn get(py: Python<'_>, t: &Tensor, key: &Bound<'_, PyAny>) -> PyResult<Tenso
 /// step above one (which [`get`] answers with a copy) is refused, so nothing is written into a
 /// copy silently.
 pub fn view_for_write(py: Python<'_>, t: &Tensor, key: &Bound<'_, PyAny>) -> PyResult<Tensor> {
-    select(py, t, key, true)
+    Ok(select(py, t, key, true)?.0)
 }
 
-fn select(py: Python<'_>, t: &Tensor, key: &Bound<'_, PyAny>, for_write: bool) -> PyResult<Tensor> {
+fn select(py: Python<'_>, t: &Tensor, key: &Bound<'_, PyAny>, for_write: bool) -> PyResult<(Tensor, bool)> {
     let keys: Vec<Bound<'_, PyAny>> = match key.cast::<PyTuple>() {
         Ok(tuple) => tuple.iter().collect(),
         Err(_) => vec![key.clone()],
@@ -68,6 +69,7 @@ fn select(py: Python<'_>, t: &Tensor, key: &Bound<'_, PyAny>, for_write: bool) -
     }
     let err = |e: candle_core::Error| candle_numpy::python::to_pyerr(py, e.into());
     let mut out = t.clone();
+    let mut gathered = false;
     let mut dim = 0; // current axis of `out`
     let mut src_axis = 0; // axis of `t` this item refers to
     for item in items {
@@ -109,11 +111,12 @@ fn select(py: Python<'_>, t: &Tensor, key: &Bound<'_, PyAny>, for_write: bool) -
                     let idx: Vec<u32> = (0..len).map(|k| (start + k as isize * step) as u32).collect();
                     let idx = Tensor::from_vec(idx, len, out.device()).map_err(err)?;
                     out = out.index_select(&idx, dim).map_err(err)?;
+                    gathered = true;
                 }
                 dim += 1;
                 src_axis += 1;
             }
         }
     }
-    Ok(out)
+    Ok((out, gathered))
 }

@@ -234,7 +234,9 @@ impl PyTensor {
 
     /// A tensor sharing this one's memory, outside the graph.
     fn detach(&self) -> PyTensor {
-        PyTensor::new(self.inner.detach(), self.readonly).rules_of(self)
+        let mut out = PyTensor::new(self.inner.detach(), self.readonly).rules_of(self);
+        out.stepped_copy = self.stepped_copy;
+        out
     }
 
     /// The value of a one-element tensor as a Python number.
@@ -597,7 +599,9 @@ impl PyTensor {
 
     fn view_result(&self, t: Tensor) -> PyTensor {
         let ro = self.readonly;
-        PyTensor::new(autograd::record(t), ro).rules_of(self)
+        let mut out = PyTensor::new(autograd::record(t), ro).rules_of(self);
+        out.stepped_copy = self.stepped_copy;
+        out
     }
 
     fn unary(

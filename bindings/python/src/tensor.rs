@@ -33,6 +33,10 @@ pub struct PyTensor {
     /// Made by the tf facade (`cn.tf.constant`, ...) or computed from such a tensor: its
     /// arithmetic follows TensorFlow's rule (no implicit promotion) instead of torch's.
     pub tf_rules: bool,
+    /// Gathered by a slice with a step above one (`t[::2]`): a copy where torch has a view.
+    /// Writes through it (and through views of it) are refused, since in torch they would
+    /// reach the original; its NumPy exports are read-only for the same reason.
+    pub stepped_copy: bool,
 }
 
 impl Drop for PyTensor {
@@ -60,7 +64,7 @@ fn placeholder() -> Tensor {
 impl PyTensor {
     pub fn new(inner: Tensor, readonly: bool) -> Self {
         let grad = inner.is_variable().then(|| autograd::slot_for(&inner));
-        PyTensor { inner, readonly, grad, tf_rules: false }
+        PyTensor { inner, readonly, grad, tf_rules: false, stepped_copy: false }
     }
 
     /// Point this object at another tensor (`requires_grad` changes), releasing the old leaf.
@@ -74,7 +78,9 @@ impl PyTensor {
     fn derived(&self, t: Tensor) -> PyTensor {
         // views of a read-only tensor stay read-only; fresh results are writable
         let shares = same_storage(&t, &self.inner);
-        PyTensor::new(autograd::record(t), self.readonly && shares).rules_of(self)
+        let mut out = PyTensor::new(autograd::record(t), self.readonly && shares).rules_of(self);
+        out.stepped_copy = self.stepped_copy && shares;
+        out
     }
 
     /// This tensor with `from`'s arithmetic rules (torch's, or TF's for tf-facade tensors).
@@ -93,7 +99,7 @@ impl PyTensor {
     /// answers the same however it was made), it is a broadcast, or its source made it
     /// read-only (`readonly`).
     pub(crate) fn read_only(&self) -> bool {
-        self.readonly || candle_numpy::export::is_read_only(&self.inner)
+        self.readonly || self.stepped_copy || candle_numpy::export::is_read_only(&self.inner)
     }
 
     pub(crate) fn check_writable(&self, op: &'static str) -> PyResult<()> {
@@ -101,6 +107,15 @@ impl PyTensor {
             return Err(pyo3::exceptions::PyRuntimeError::new_err(format!(
                 "{op}: a leaf tensor that requires grad is being used in an in-place operation; \
                  wrap the update in `with cn.torch.no_grad():` (as optimizers do)"
+            )));
+        }
+        if self.stepped_copy {
+            return Err(PyValueError::new_err(format!(
+                "{op}: this tensor is a copy made by a slice with a step above one (t[::2]), \
+                 where torch has a view of the original; candle cannot express that view, so \
+                 the write is refused rather than reaching only the copy. Write into the \
+                 original through NumPy (t.numpy()[::2] += 1), or into a copy of your own \
+                 (y = t[::2].clone())"
             )));
         }
         if self.read_only() {
@@ -517,8 +532,10 @@ impl PyTensor {
     }
 
     fn __getitem__(&self, py: Python<'_>, key: &Bound<'_, PyAny>) -> PyResult<PyTensor> {
-        let out = crate::index::get(py, &self.inner, key)?;
-        Ok(self.derived(out))
+        let (out, gathered) = crate::index::get(py, &self.inner, key)?;
+        let mut out = self.derived(out);
+        out.stepped_copy |= gathered;
+        Ok(out)
     }
 
     /// `t[key] = value`: writes `value` (a number, array or tensor; broadcast and cast to

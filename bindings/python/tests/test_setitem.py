@@ -100,3 +100,33 @@ def test_assignment_reaches_what_numpy_reaches_or_raises(shape_key, value):
         assert a.tolist() == np.arange(np.prod(shape), dtype=np.float64).reshape(shape).tolist()
         return
     assert a.tolist() == expect.tolist(), key
+
+
+def test_writes_through_a_stepped_slice_raise_instead_of_reaching_only_a_copy():
+    x = cn.torch.tensor(np.arange(6.0))
+    y = x[::2]  # torch: a view of x; candle has no step, so a gathered copy
+    assert y.tolist() == [0.0, 2.0, 4.0]
+    for write in (lambda: y.__iadd__(1), lambda: y.add_(1), lambda: y.fill_(0), lambda: y.zero_(),
+                  lambda: y.copy_(cn.torch.tensor([1.0, 1.0, 1.0])), lambda: y.__setitem__(0, 5)):
+        with pytest.raises(ValueError, match="step above one"):
+            write()
+    with pytest.raises(ValueError):  # NumPy's view of it is read-only too
+        y.numpy()[0] = 7
+    assert x.tolist() == list(np.arange(6.0)) and y.tolist() == [0.0, 2.0, 4.0]
+    # views of the copy refuse as well; fresh results and clones are ordinary tensors
+    with pytest.raises(ValueError, match="step above one"):
+        y[1:].add_(1)
+    z = y.clone()
+    z += 1
+    w = y * 2
+    w[0] = -1
+    assert z.tolist() == [1.0, 3.0, 5.0] and w.tolist() == [-1.0, 4.0, 8.0]
+    # a unit step, or a stepped slice of a single element, is a view that writes through
+    x[1:3] += 10
+    x[4:5:3] += 100
+    assert x.tolist() == [0.0, 11.0, 12.0, 3.0, 104.0, 5.0]
+    # the documented way to write through a step: NumPy's view of the original
+    a = np.arange(6.0)
+    t = cn.from_numpy(a)
+    t.numpy()[::2] += 1
+    assert a.tolist() == [1.0, 1.0, 3.0, 3.0, 5.0, 5.0]
