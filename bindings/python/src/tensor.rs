@@ -379,6 +379,113 @@ impl PyTensor {
         array_protocol(self.numpy(py, false)?, dtype, copy)
     }
 
+    /// NumPy functions and NumPy operands on the left give tensors, as torch's do.
+    ///
+    /// - The arithmetic and comparison ufuncs with a tensor operand (`a * t`, `np.float32(2) *
+    ///   t`, `a == t`, `np.add(a, t)`) run as tensor arithmetic (`t.__rmul__(a)`, ...): torch's
+    ///   type promotion, and the gradient kept.
+    /// - Every other ufunc (`np.sin(t)`, `np.maximum(t, 0)`, `np.add.reduce(t)`) runs in NumPy
+    ///   on views of the tensors' memory (CPU) and its array result is shared as a tensor, no
+    ///   copy; as in torch, an operand that requires grad is refused (NumPy cannot record it).
+    /// - `out=` tensors are written in place (and returned), through the same views.
+    #[pyo3(signature = (ufunc, method, *inputs, **kwargs))]
+    fn __array_ufunc__<'py>(
+        slf: &Bound<'py, Self>,
+        ufunc: &Bound<'py, PyAny>,
+        method: &str,
+        inputs: &Bound<'py, PyTuple>,
+        kwargs: Option<&Bound<'py, pyo3::types::PyDict>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let py = slf.py();
+        let is_tensor = |x: &Bound<'py, PyAny>| x.cast::<PyTensor>().is_ok();
+        let kwargs_empty = kwargs.is_none_or(|k| k.is_empty());
+        if method == "__call__" && kwargs_empty && inputs.len() == 2 {
+            let name: String = ufunc.getattr("__name__")?.extract()?;
+            // (tensor on the left, tensor on the right only)
+            let ops = match name.as_str() {
+                "add" => Some(("__add__", "__radd__")),
+                "subtract" => Some(("__sub__", "__rsub__")),
+                "multiply" => Some(("__mul__", "__rmul__")),
+                "true_divide" | "divide" => Some(("__truediv__", "__rtruediv__")),
+                "matmul" => Some(("__matmul__", "__rmatmul__")),
+                "equal" => Some(("__eq__", "__eq__")),
+                "not_equal" => Some(("__ne__", "__ne__")),
+                "less" => Some(("__lt__", "__gt__")),
+                "less_equal" => Some(("__le__", "__ge__")),
+                "greater" => Some(("__gt__", "__lt__")),
+                "greater_equal" => Some(("__ge__", "__le__")),
+                _ => None,
+            };
+            if let Some((left, right)) = ops {
+                let (a, b) = (inputs.get_item(0)?, inputs.get_item(1)?);
+                let out =
+                    if is_tensor(&a) { a.call_method1(left, (b,)) } else { b.call_method1(right, (a,)) };
+                match out {
+                    Ok(r) if !r.is(py.NotImplemented().bind(py)) => return Ok(r),
+                    Ok(_) => {}
+                    // a right operand arithmetic cannot take (e.g. an ndarray for matmul)
+                    Err(e) if e.is_instance_of::<PyTypeError>(py) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        let to_numpy = |x: Bound<'py, PyAny>, write: bool| -> PyResult<Bound<'py, PyAny>> {
+            let Ok(t) = x.cast::<PyTensor>() else { return Ok(x) };
+            let t = t.borrow();
+            if t.inner.track_op() {
+                return Err(pyo3::exceptions::PyRuntimeError::new_err(format!(
+                    "can't apply the NumPy function {} to a tensor that requires grad (NumPy \
+                     cannot record it for backward); use t.detach(), or the tensor's own method",
+                    ufunc.repr().map(|r| r.to_string()).unwrap_or_default()
+                )));
+            }
+            if write {
+                t.check_writable("a NumPy function's out=")?;
+            }
+            t.numpy(py, false)
+        };
+        let args = inputs.iter().map(|x| to_numpy(x, false)).collect::<PyResult<Vec<_>>>()?;
+        let call_kwargs = pyo3::types::PyDict::new(py);
+        let mut outs: Option<Bound<'py, PyTuple>> = None;
+        if let Some(k) = kwargs {
+            for (key, value) in k.iter() {
+                if key.extract::<String>().is_ok_and(|s| s == "out") {
+                    let given = match value.cast::<PyTuple>() {
+                        Ok(t) => t.clone(),
+                        Err(_) => PyTuple::new(py, [value.clone()])?,
+                    };
+                    let views = given.iter().map(|x| to_numpy(x, true)).collect::<PyResult<Vec<_>>>()?;
+                    call_kwargs.set_item(key, PyTuple::new(py, views)?)?;
+                    outs = Some(given);
+                } else {
+                    call_kwargs.set_item(key, value)?;
+                }
+            }
+        }
+        let result = ufunc.getattr(method)?.call(PyTuple::new(py, args)?, Some(&call_kwargs))?;
+        if let Some(given) = outs {
+            return Ok(if given.len() == 1 { given.get_item(0)? } else { given.into_any() });
+        }
+        let wrap = |r: Bound<'py, PyAny>| -> PyResult<Bound<'py, PyAny>> {
+            if r.cast::<numpy::PyUntypedArray>().is_ok() {
+                let t = crate::convert::convert(&r, Sharing::Auto, None, None)?;
+                return Ok(Bound::new(py, t)?.into_any());
+            }
+            // a NumPy scalar (the ufunc of 0-d operands, a reduction): a 0-d tensor, as torch's
+            if r.is_instance(&py.import("numpy")?.getattr("generic")?)? {
+                let t = crate::convert::convert(&r, Sharing::Copy, None, None)?;
+                return Ok(Bound::new(py, t)?.into_any());
+            }
+            Ok(r)
+        };
+        match result.cast::<PyTuple>() {
+            Ok(parts) => {
+                Ok(PyTuple::new(py, parts.iter().map(wrap).collect::<PyResult<Vec<_>>>()?)?.into_any())
+            }
+            Err(_) => wrap(result),
+        }
+    }
+
     /// Nested Python lists of Python numbers.
     fn tolist<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let arr = self.numpy(py, true)?;

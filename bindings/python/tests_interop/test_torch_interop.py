@@ -235,3 +235,21 @@ def test_legacy_tensor_constructor_agrees_with_torch():
         assert ours.shape == tuple(theirs.shape) and ours.tolist() == theirs.tolist()
     assert cn.torch.Tensor(2, 3).shape == tuple(torch.Tensor(2, 3).shape)
     assert isinstance(cn.torch.tensor([1.0]), cn.torch.Tensor) == isinstance(torch.tensor([1.0]), torch.Tensor)
+
+
+def test_numpy_on_the_left_gives_tensors_as_torch_does():
+    a = np.array([1.0, 2.0, 3.0], dtype=np.float32)
+    ours, theirs = cn.torch.tensor([4.0, 5.0, 6.0]), torch.tensor([4.0, 5.0, 6.0])
+    # (torch 2.15 refuses ndarray * tensor with a TypeError; ours computes it: not compared)
+    for f in (lambda x: np.float32(2) * x, lambda x: np.float64(2) - x, lambda x: a == x,
+              lambda x: np.sqrt(x), lambda x: np.maximum(x, 5.0), lambda x: np.exp(x[0])):
+        r, e = f(ours), f(theirs)
+        assert cn.torch.is_tensor(r) and isinstance(e, torch.Tensor)
+        assert np.allclose(np.array(r.tolist(), dtype=float), np.array(e.tolist(), dtype=float))
+        assert r.dtype == str(e.dtype).replace("torch.", "").replace("bool", "uint8")
+    w, tw = cn.torch.tensor([1.0], requires_grad=True), torch.tensor([1.0], requires_grad=True)
+    assert (np.float32(3) * w).requires_grad == (np.float32(3) * tw).requires_grad
+    with pytest.raises(RuntimeError):
+        np.sin(tw)
+    with pytest.raises(RuntimeError):
+        np.sin(w)
