@@ -132,3 +132,38 @@ def test_number_conversions_of_one_element_tensors():
     r = cn.torch.tensor([1, 2]) + cn.torch.tensor(3)
     assert cn.torch.is_tensor(r) and r.dtype == "int64" and r.tolist() == [4, 5]
     assert (cn.torch.tensor([1.0, 2.0]) * cn.torch.tensor([2.0])).tolist() == [2.0, 4.0]
+
+
+def test_torch_constructors_and_functional_forms():
+    t = cn.torch
+    z = t.zeros(2, 3)
+    assert z.shape == (2, 3) and z.dtype == "float32" and z.tolist() == [[0.0] * 3] * 2
+    assert t.zeros((2, 3)).shape == t.zeros([2, 3]).shape == (2, 3)
+    assert t.ones(3, dtype=t.int64).tolist() == [1, 1, 1]
+    assert t.empty(0, 2).shape == (0, 2)
+    assert t.full((2,), 7).dtype == "int64" and t.full((2,), 1.5).dtype == "float32"
+    assert t.full(2, True).tolist() == [1, 1]
+    assert t.arange(4).tolist() == [0, 1, 2, 3] and t.arange(4).dtype == "int64"
+    assert t.arange(1, 2, 0.25).tolist() == [1.0, 1.25, 1.5, 1.75] and t.arange(1, 2, 0.25).dtype == "float32"
+    x = t.tensor([[1, 2], [3, 4]])
+    assert t.zeros_like(x).dtype == "int64" and t.ones_like(x, dtype="float64").tolist() == [[1.0, 1.0]] * 2
+    assert t.full_like(x, 9).tolist() == [[9, 9], [9, 9]] and t.empty_like(x).shape == (2, 2)
+    t.manual_seed(3)
+    a = t.randn(4, 5)
+    t.manual_seed(3)
+    assert a.tolist() == t.randn(4, 5).tolist() and a.dtype == "float32"
+    r = t.rand(1000)
+    assert 0.0 <= np.min(r.numpy()) and np.max(r.numpy()) < 1.0 and r.dtype == "float32"
+    w = t.zeros(2, requires_grad=True)
+    assert w.requires_grad
+    assert t.mean(t.tensor([1.0, 2.0])).item() == 1.5 and t.mean(x.float(), dim=0).tolist() == [2.0, 3.0]
+    assert t.mul(x, 2).tolist() == [[2, 4], [6, 8]] and t.div(x, 2).tolist() == [[0.5, 1.0], [1.5, 2.0]]
+    assert t.true_divide is t.div
+    a = np.arange(3.0)
+    assert cn.shares_memory(a, t.from_dlpack(a))
+    with pytest.raises(ValueError, match="negative"):
+        t.zeros(-1)
+    with pytest.raises(TypeError, match="sizes must be integers"):
+        t.ones(2.5)
+    with pytest.raises(ValueError, match="step must be nonzero"):
+        t.arange(0, 3, 0)

@@ -253,3 +253,17 @@ def test_numpy_on_the_left_gives_tensors_as_torch_does():
         np.sin(tw)
     with pytest.raises(RuntimeError):
         np.sin(w)
+
+
+def test_constructors_agree_with_torch():
+    for name, args, kw in [("zeros", (2, 3), {}), ("ones", ((3,),), {}), ("full", ((2,), 7), {}),
+                           ("full", ((2,), 1.5), {}), ("arange", (5,), {}), ("arange", (1, 2, 0.25), {}),
+                           ("ones", (2,), {"dtype": "int64"})]:
+        kw_t = {k: getattr(torch, v) for k, v in kw.items()}
+        ours, theirs = getattr(cn.torch, name)(*args, **kw), getattr(torch, name)(*args, **kw_t)
+        assert ours.shape == tuple(theirs.shape) and ours.tolist() == theirs.tolist(), name
+        assert ours.dtype == str(theirs.dtype).replace("torch.", ""), name
+    x, tx = cn.torch.tensor([[1, 2], [3, 4]]), torch.tensor([[1, 2], [3, 4]])
+    assert cn.torch.full_like(x, 9).tolist() == torch.full_like(tx, 9).tolist()
+    assert cn.torch.div(x, 2).tolist() == torch.div(tx, 2).tolist()
+    assert cn.torch.mean(x.float(), dim=0).tolist() == torch.mean(tx.float(), dim=0).tolist()

@@ -22,27 +22,46 @@ Example:
 
 import contextlib as _contextlib
 
+import numpy as _np
+from builtins import bool as _bool, int as _int
+
 from .. import _native
 from .._dtypes import NAMES as _NAMES, TORCH_ALIASES as _ALIASES
 from . import _random
 
 __all__ = [
     "Tensor",
+    "arange",
     "as_tensor",
     "cdist",
     "cuda",
     "device",
+    "div",
+    "empty",
+    "empty_like",
     "enable_grad",
+    "from_dlpack",
     "from_numpy",
+    "full",
+    "full_like",
     "is_grad_enabled",
     "is_tensor",
     "manual_seed",
+    "mean",
+    "mul",
     "nn",
     "no_grad",
+    "ones",
+    "ones_like",
     "optim",
+    "rand",
+    "randn",
     "set_grad_enabled",
     "tensor",
+    "true_divide",
     "utils",
+    "zeros",
+    "zeros_like",
 ] + sorted(_NAMES) + sorted(_ALIASES)
 
 globals().update(_NAMES)
@@ -75,6 +94,132 @@ Tensor = _native.Tensor
 def is_tensor(obj):
     """Whether ``obj`` is a candle_numpy tensor (``torch.is_tensor``)."""
     return isinstance(obj, _native.Tensor)
+
+
+# --- constructors (torch's signatures; float32 by default, as torch's default dtype) -----------
+# (`int`, `bool`, `float` are dtype names in this module: the builtins are `_int`, `_bool`.)
+# NumPy fills the memory and the tensor shares it (no second copy), or copies when a dtype or
+# device asks for it; a negative or impossible size is NumPy's ValueError or MemoryError.
+
+
+def _size(size):
+    """``f(2, 3)``, ``f((2, 3))`` and ``f([2, 3])`` name the same shape, as in torch."""
+    if len(size) == 1 and isinstance(size[0], (tuple, list)):
+        size = tuple(size[0])
+    for d in size:
+        if isinstance(d, _bool) or not isinstance(d, _int) and not hasattr(d, "__index__"):
+            raise TypeError(f"sizes must be integers, got {d!r} in {size!r}")
+    return tuple(_int(d) for d in size)
+
+
+def _finish(arr, dtype, device, requires_grad):
+    t = _native.as_tensor(arr, dtype=dtype, device=device)
+    if requires_grad:
+        t.requires_grad_(True)
+    return t
+
+
+def zeros(*size, dtype=None, device=None, requires_grad=False):
+    """A tensor of zeros (``torch.zeros``)."""
+    return _finish(_np.zeros(_size(size), dtype=_np.float32), dtype, device, requires_grad)
+
+
+def ones(*size, dtype=None, device=None, requires_grad=False):
+    """A tensor of ones (``torch.ones``)."""
+    return _finish(_np.ones(_size(size), dtype=_np.float32), dtype, device, requires_grad)
+
+
+def empty(*size, dtype=None, device=None, requires_grad=False):
+    """``torch.empty``: here zeros (torch leaves the memory uninitialised)."""
+    return zeros(*size, dtype=dtype, device=device, requires_grad=requires_grad)
+
+
+def full(size, fill_value, dtype=None, device=None, requires_grad=False):
+    """A tensor of ``fill_value`` (``torch.full``); the dtype follows the value as torch's
+    does (bool -> bool as uint8, int -> int64, float -> float32)."""
+    if dtype is None:
+        dtype = "uint8" if isinstance(fill_value, _bool) else "int64" if isinstance(fill_value, _int) else "float32"
+    arr = _np.full(_size((size,) if isinstance(size, _int) else (tuple(size),)), fill_value)
+    return _finish(arr, dtype, device, requires_grad)
+
+
+def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False):
+    """``torch.arange``: int64 when every bound is an int, else float32."""
+    if end is None:
+        start, end = 0, start
+    if step == 0:
+        raise ValueError("arange: step must be nonzero")
+    if dtype is None:
+        dtype = "int64" if all(isinstance(v, _int) and not isinstance(v, _bool) for v in (start, end, step)) else "float32"
+    return _finish(_np.arange(start, end, step), dtype, device, requires_grad)
+
+
+def rand(*size, dtype=None, device=None, requires_grad=False):
+    """Uniform on [0, 1) (``torch.rand``), from the generator ``manual_seed`` seeds."""
+    arr = _random.generator().random(_size(size), dtype=_np.float32)
+    return _finish(arr, dtype, device, requires_grad)
+
+
+def randn(*size, dtype=None, device=None, requires_grad=False):
+    """Standard normal (``torch.randn``), from the generator ``manual_seed`` seeds."""
+    arr = _random.generator().standard_normal(_size(size), dtype=_np.float32)
+    return _finish(arr, dtype, device, requires_grad)
+
+
+def _like(t, make, dtype, device, requires_grad):
+    t = t if isinstance(t, _native.Tensor) else _native.as_tensor(t)
+    return make(t.shape, dtype=dtype or t.dtype, device=device or t.device, requires_grad=requires_grad)
+
+
+def zeros_like(input, dtype=None, device=None, requires_grad=False):  # noqa: A002 - torch's name
+    """Zeros of ``input``'s shape, dtype and device (``torch.zeros_like``)."""
+    return _like(input, zeros, dtype, device, requires_grad)
+
+
+def ones_like(input, dtype=None, device=None, requires_grad=False):  # noqa: A002
+    """Ones of ``input``'s shape, dtype and device (``torch.ones_like``)."""
+    return _like(input, ones, dtype, device, requires_grad)
+
+
+def empty_like(input, dtype=None, device=None, requires_grad=False):  # noqa: A002
+    """``torch.empty_like``: here zeros."""
+    return _like(input, zeros, dtype, device, requires_grad)
+
+
+def full_like(input, fill_value, dtype=None, device=None, requires_grad=False):  # noqa: A002
+    """``fill_value`` in ``input``'s shape, dtype and device (``torch.full_like``)."""
+    t = input if isinstance(input, _native.Tensor) else _native.as_tensor(input)
+    return full(t.shape, fill_value, dtype=dtype or t.dtype, device=device or t.device, requires_grad=requires_grad)
+
+
+# --- functional forms of tensor methods ---------------------------------------------------------
+
+
+def _t(x):
+    return x if isinstance(x, _native.Tensor) else _native.as_tensor(x)
+
+
+def mean(input, dim=None, keepdim=False):  # noqa: A002
+    """``torch.mean``."""
+    return _t(input).mean(dim=dim, keepdim=keepdim)
+
+
+def mul(input, other):  # noqa: A002
+    """``torch.mul``: ``input * other``."""
+    return _t(input) * other
+
+
+def div(input, other):  # noqa: A002
+    """``torch.div``: true division, ``input / other``."""
+    return _t(input) / other
+
+
+true_divide = div
+
+
+def from_dlpack(x):
+    """A tensor over a DLPack producer's memory (``torch.from_dlpack``)."""
+    return _native.from_dlpack(x)
 
 
 def cdist(x1, x2, p=2.0, compute_mode="use_mm_for_euclid_dist_if_necessary"):
