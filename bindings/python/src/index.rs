@@ -99,8 +99,8 @@ fn select(py: Python<'_>, t: &Tensor, key: &Bound<'_, PyAny>, for_write: bool) -
                 let len = if stop > start { ((stop - start) + step - 1) / step } else { 0 } as usize;
                 if step == 1 || len <= 1 {
                     // (one element of a stepped slice is a unit-step narrow too)
-                    out =
-                        out.narrow(dim, start.min(t.dims()[src_axis] as isize) as usize, len).map_err(err)?;
+                    // (slice.indices keeps start within 0..=len of the axis for a positive step)
+                    out = out.narrow(dim, start as usize, len).map_err(err)?;
                 } else if for_write {
                     return Err(PyValueError::new_err(format!(
                         "t[...] = v through a slice with step {step} (axis {src_axis}) is not \

@@ -166,8 +166,13 @@ def randn(*size, dtype=None, device=None, requires_grad=False):
     return _finish(arr, dtype, device, requires_grad)
 
 
+def _t(x):
+    """``x`` as a tensor (shared when it can be)."""
+    return x if isinstance(x, _native.Tensor) else _native.as_tensor(x)
+
+
 def _like(t, make, dtype, device, requires_grad):
-    t = t if isinstance(t, _native.Tensor) else _native.as_tensor(t)
+    t = _t(t)
     return make(t.shape, dtype=dtype or t.dtype, device=device or t.device, requires_grad=requires_grad)
 
 
@@ -188,15 +193,11 @@ def empty_like(input, dtype=None, device=None, requires_grad=False):  # noqa: A0
 
 def full_like(input, fill_value, dtype=None, device=None, requires_grad=False):  # noqa: A002
     """``fill_value`` in ``input``'s shape, dtype and device (``torch.full_like``)."""
-    t = input if isinstance(input, _native.Tensor) else _native.as_tensor(input)
+    t = _t(input)
     return full(t.shape, fill_value, dtype=dtype or t.dtype, device=device or t.device, requires_grad=requires_grad)
 
 
 # --- functional forms of tensor methods ---------------------------------------------------------
-
-
-def _t(x):
-    return x if isinstance(x, _native.Tensor) else _native.as_tensor(x)
 
 
 def mean(input, dim=None, keepdim=False):  # noqa: A002
