@@ -1,11 +1,178 @@
-//! Basic indexing: `t[1]`, `t[1:3]`, `t[:, ::2]`, `t[..., None]`, `t[-1]`. Integers and unit-step
-//! slices give views; steps above one gather a copy (candle views have no step), which refuses
-//! in-place writes (torch's would reach the original); negative steps are refused, as in torch.
+//! Indexing, as torch and NumPy index.
+//!
+//! - Basic indexing: `t[1]`, `t[1:3]`, `t[:, ::2]`, `t[..., None]`, `t[-1]`. Integers and
+//!   unit-step slices give views; steps above one gather a copy (candle views have no step),
+//!   which refuses in-place writes (torch's would reach the original); negative steps are
+//!   refused, as in torch.
+//! - Advanced indexing: integer lists, arrays and tensors (`t[[0, 2]]`, `t[idx]`, `t[[]]`),
+//!   boolean masks (`t[t > 0]`, `t[np_mask]`; a uint8 tensor is a mask, as candle has no bool and
+//!   comparisons give uint8), mixed with basic items (`t[:, [1, 3]]`, `t[mask, 0]`). The result is
+//!   a copy, as in torch and NumPy, with NumPy's rules for the result's shape.
+//! - Assignment through either (`t[mask] = 0`, `t[idx] += 1`, `t[::2] = v`) writes into the
+//!   tensor's own memory.
+//!
+//! On the CPU, advanced selections and writes run in NumPy over a view of the tensor's memory
+//! (its C loops, its exact semantics, no copy of the tensor). A tensor that records gradients,
+//! or one on another device, is gathered with candle's `index_select` from the flat positions
+//! NumPy selects, so the gradient flows back to the selected elements.
 
-use candle_core::Tensor;
-use pyo3::exceptions::{PyIndexError, PyTypeError, PyValueError};
+use candle_core::{DType, Tensor};
+use candle_numpy::python::tensor_to_numpy;
+use candle_numpy::Sharing;
+use numpy::{PyArrayDescrMethods, PyUntypedArray, PyUntypedArrayMethods};
+use pyo3::exceptions::{PyIndexError, PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyEllipsis, PyInt, PySlice, PySliceMethods, PyTuple};
+use pyo3::types::{IntoPyDict, PyBool, PyEllipsis, PyInt, PyList, PySlice, PySliceMethods, PyTuple};
+
+use crate::tensor::PyTensor;
+
+fn key_items<'py>(key: &Bound<'py, PyAny>) -> Vec<Bound<'py, PyAny>> {
+    match key.cast::<PyTuple>() {
+        Ok(tuple) => tuple.iter().collect(),
+        Err(_) => vec![key.clone()],
+    }
+}
+
+/// Whether one item of a key is an advanced index (NumPy's term): a list, a nested tuple, a
+/// Python bool, an array of rank one or more (or a 0-d boolean array), a tensor of rank one or
+/// more (or a 0-d uint8 tensor, torch's byte mask).
+fn is_advanced(k: &Bound<'_, PyAny>) -> bool {
+    if k.is_instance_of::<PyBool>() || k.is_instance_of::<PyList>() || k.is_instance_of::<PyTuple>() {
+        return true;
+    }
+    if let Ok(t) = k.cast::<PyTensor>() {
+        let t = t.borrow();
+        return t.inner.rank() > 0 || t.inner.dtype() == DType::U8;
+    }
+    if let Ok(a) = k.cast::<PyUntypedArray>() {
+        return a.ndim() > 0 || a.dtype().kind() == b'b';
+    }
+    false
+}
+
+/// Whether `key` holds an advanced index anywhere (see [`is_advanced`]).
+pub fn has_advanced(key: &Bound<'_, PyAny>) -> bool {
+    key_items(key).iter().any(is_advanced)
+}
+
+/// Whether `key` holds a slice with a step above one (`t[::2]`).
+fn has_stepped_slice(key: &Bound<'_, PyAny>) -> PyResult<bool> {
+    for k in key_items(key) {
+        if let Ok(s) = k.cast::<PySlice>() {
+            let step = s.getattr("step")?;
+            if !step.is_none() && step.extract::<isize>().is_ok_and(|s| s > 1) {
+                return Ok(true);
+            }
+        }
+    }
+    Ok(false)
+}
+
+/// The key as NumPy indexes: tensors become arrays (a uint8 tensor a boolean mask), lists
+/// arrays (an empty list an empty integer index, as in torch), and index arrays must hold
+/// integers or booleans.
+fn numpy_key<'py>(py: Python<'py>, key: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    let np = py.import("numpy")?;
+    let convert = |k: Bound<'py, PyAny>| -> PyResult<Bound<'py, PyAny>> {
+        let arr = if let Ok(t) = k.cast::<PyTensor>() {
+            let is_mask = t.borrow().inner.dtype() == DType::U8;
+            let arr = t.call_method1("numpy", (true,))?;
+            if is_mask {
+                arr.call_method1("astype", (np.getattr("bool_")?,))?
+            } else {
+                arr
+            }
+        } else if k.is_instance_of::<PyList>() || k.is_instance_of::<PyTuple>() {
+            let arr = np.call_method1("asarray", (k,))?;
+            let empty = arr.getattr("size")?.extract::<usize>()? == 0;
+            if empty {
+                arr.call_method1("astype", (np.getattr("intp")?,))?
+            } else {
+                arr
+            }
+        } else if k.cast::<PyUntypedArray>().is_ok() {
+            k
+        } else {
+            return Ok(k);
+        };
+        let kind = arr.cast::<PyUntypedArray>()?.dtype().kind();
+        if !matches!(kind, b'i' | b'u' | b'b') {
+            let dtype = arr.getattr("dtype")?.str()?.to_string();
+            return Err(PyIndexError::new_err(format!(
+                "tensors used as indices must be long, int, byte or bool tensors, got {dtype}; \
+                 convert the index first (idx.long())"
+            )));
+        }
+        Ok(arr)
+    };
+    match key.cast::<PyTuple>() {
+        Ok(tuple) => {
+            let items = tuple.iter().map(convert).collect::<PyResult<Vec<_>>>()?;
+            Ok(PyTuple::new(py, items)?.into_any())
+        }
+        Err(_) => convert(key.clone()),
+    }
+}
+
+/// `t[key]` for a key with an advanced index: a new tensor (a copy, as in torch).
+pub fn advanced_get(py: Python<'_>, this: &PyTensor, key: &Bound<'_, PyAny>) -> PyResult<PyTensor> {
+    let t = &this.inner;
+    let npkey = numpy_key(py, key)?;
+    if t.device().is_cpu() && !t.track_op() {
+        // NumPy's gather over a read-only view of our memory; its fresh result is shared
+        let arr = tensor_to_numpy(py, t, true)?;
+        let picked = py.import("numpy")?.call_method1("asarray", (arr.get_item(&npkey)?,))?;
+        let out = crate::convert::convert(&picked, Sharing::Auto, None, None)?;
+        return Ok(out.rules_of(this));
+    }
+    // the flat positions NumPy selects, gathered with candle (differentiable, any device)
+    let np = py.import("numpy")?;
+    let dims = t.dims().to_vec();
+    let positions = np
+        .call_method("arange", (t.elem_count(),), Some(&[("dtype", np.getattr("int64")?)].into_py_dict(py)?))?
+        .call_method1("reshape", (PyTuple::new(py, &dims)?,))?
+        .get_item(&npkey)?;
+    let positions = np.call_method1("asarray", (positions,))?;
+    let shape: Vec<usize> = positions.getattr("shape")?.extract()?;
+    let flat: Vec<i64> = positions.call_method0("ravel")?.call_method0("tolist")?.extract()?;
+    let src = t.clone();
+    let out = crate::tensor::run(py, move || {
+        let idx = Tensor::from_vec(flat, shape.iter().product::<usize>(), src.device())?;
+        src.flatten_all()?.index_select(&idx, 0)?.reshape(shape)
+    })?;
+    Ok(this.result(out))
+}
+
+/// Whether `t[key] = v` goes through [`numpy_set`]: an advanced index or a stepped slice.
+pub fn needs_numpy_set(key: &Bound<'_, PyAny>) -> PyResult<bool> {
+    Ok(has_advanced(key) || has_stepped_slice(key)?)
+}
+
+/// `t[key] = value` for an advanced key or a stepped slice, written by NumPy through a
+/// writable view of the tensor's own memory (CPU), so the write reaches every tensor and array
+/// that shares it. The value is cast as NumPy's assignment casts (as torch's does).
+pub fn numpy_set(
+    py: Python<'_>,
+    this: &PyTensor,
+    key: &Bound<'_, PyAny>,
+    value: &Bound<'_, PyAny>,
+) -> PyResult<()> {
+    let t = &this.inner;
+    if !t.device().is_cpu() {
+        return Err(PyRuntimeError::new_err(format!(
+            "t[key] = v with an index list, mask or stepped slice is supported for CPU tensors; \
+                 this tensor is on {:?}: move it with .cpu(), assign, and move it back",
+            t.device().location()
+        )));
+    }
+    let npkey = numpy_key(py, key)?;
+    let arr = tensor_to_numpy(py, t, false)?;
+    let value = match value.cast::<PyTensor>() {
+        Ok(v) => v.call_method1("numpy", (true,))?,
+        Err(_) => value.clone(),
+    };
+    arr.set_item(npkey, value)
+}
 
 enum Item {
     Int(i64),
@@ -62,8 +229,8 @@ fn select(py: Python<'_>, t: &Tensor, key: &Bound<'_, PyAny>, for_write: bool) -
         } else {
             let ty = k.get_type().name().map(|n| n.to_string()).unwrap_or_default();
             return Err(PyTypeError::new_err(format!(
-                "only basic indexing is supported (integers, slices, None, ...), got {ty}; \
-                 for gathers use numpy on t.numpy()"
+                "a tensor is indexed by integers, slices, None, ..., integer or boolean lists, \
+                 arrays and tensors; got {ty}"
             )));
         }
     }

@@ -638,7 +638,12 @@ impl PyTensor {
         Ok(self.derived(out))
     }
 
+    /// `t[key]`: a view for integers and unit-step slices, a copy for stepped slices and
+    /// advanced indexes (lists, integer arrays and tensors, boolean masks); see `index`.
     fn __getitem__(&self, py: Python<'_>, key: &Bound<'_, PyAny>) -> PyResult<PyTensor> {
+        if crate::index::has_advanced(key) {
+            return crate::index::advanced_get(py, self, key);
+        }
         let (out, gathered) = crate::index::get(py, &self.inner, key)?;
         let mut out = self.derived(out);
         out.stepped_copy |= gathered;
@@ -647,9 +652,12 @@ impl PyTensor {
 
     /// `t[key] = value`: writes `value` (a number, array or tensor; broadcast and cast to
     /// this tensor's dtype) into the elements `t[key]` selects, in place, as torch does.
-    /// Basic indexing only; a slice with a step above one is refused (see `index`).
+    /// Any key `__getitem__` takes: masks, index lists and stepped slices too (on the CPU).
     fn __setitem__(&self, py: Python<'_>, key: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>) -> PyResult<()> {
         self.check_writable("item assignment (t[...] = v)")?;
+        if crate::index::needs_numpy_set(key)? {
+            return crate::index::numpy_set(py, self, key, value);
+        }
         let view = crate::index::view_for_write(py, &self.inner, key)?;
         let src = match operand(value)? {
             Operand::Tensor(t) => t,
