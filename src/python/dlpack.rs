@@ -190,9 +190,10 @@ pub fn tensor_dlpack<'py>(
                     refused(
                         "DLPack export",
                         format!(
-                            "dl_device={requested} ({device_type}, {device_id}) was requested, but \
-                             candle_numpy exports to the CPU (1, 0) or to the tensor's own device \
-                             only; import on the CPU and move the result, or pass dl_device=None"
+                            "Unsupported device_type: {device_type} (dl_device={requested} \
+                             ({device_type}, {device_id}) was requested, but candle_numpy exports \
+                             to the CPU (1, 0) or to the tensor's own device only; import on the \
+                             CPU and move the result, or pass dl_device=None)"
                         ),
                     ),
                 ));
@@ -203,6 +204,13 @@ pub fn tensor_dlpack<'py>(
     let source = dlpack::device_of(t);
     let stream = stream.filter(|s| !s.is_none());
     if let Some(s) = stream {
+        // the type first, whatever the device (as torch checks it)
+        if s.extract::<i64>().is_err() {
+            return Err(PyTypeError::new_err(format!(
+                "stream must be an int (a CUDA stream handle, 1, 2 or -1) or None, got {}",
+                type_name(s)
+            )));
+        }
         if source == DLDevice::CPU || target == Some(DLDevice::CPU) {
             return Err(to_pyerr(
                 py,

@@ -117,7 +117,10 @@ pub fn convert(
                 type_name(data)
             )));
         }
-        if holds_arrays(data)? {
+        let shape = nested_shape(data)?;
+        let mut has_arrays = false;
+        check_nesting(data, &shape, 0, &mut Vec::new(), &mut has_arrays)?;
+        if has_arrays || holds_arrays(data)? {
             // a list/tuple of arrays or tensors: NumPy stacks them (keeping their dtype, as
             // torch.tensor does), then the copy path converts the stack
             let arr = np.call_method1("asarray", (data,))?;
@@ -291,11 +294,30 @@ fn is_sequence(x: &Bound<'_, PyAny>) -> bool {
     x.is_instance_of::<PyList>() || x.is_instance_of::<PyTuple>()
 }
 
-/// Shape of a nested sequence, from its first elements.
+/// The shape of an array or tensor of rank one or more met inside a nested sequence.
+fn array_dims(x: &Bound<'_, PyAny>) -> Option<Vec<usize>> {
+    if let Ok(t) = x.cast::<PyTensor>() {
+        let dims = t.borrow().inner.dims().to_vec();
+        return (!dims.is_empty()).then_some(dims);
+    }
+    use numpy::PyUntypedArrayMethods;
+    let a = x.cast::<PyUntypedArray>().ok()?;
+    (a.ndim() > 0).then(|| a.shape().to_vec())
+}
+
+/// Shape of a nested sequence, from its first elements (arrays and tensors inside count with
+/// their shapes).
 fn nested_shape(data: &Bound<'_, PyAny>) -> PyResult<Vec<usize>> {
     let mut shape = Vec::new();
     let mut cur = data.clone();
-    while is_sequence(&cur) {
+    loop {
+        if let Some(dims) = array_dims(&cur) {
+            shape.extend(dims);
+            break;
+        }
+        if !is_sequence(&cur) {
+            break;
+        }
         let n = cur.len()?;
         shape.push(n);
         if n == 0 {
@@ -304,6 +326,77 @@ fn nested_shape(data: &Bound<'_, PyAny>) -> PyResult<Vec<usize>> {
         cur = cur.get_item(0)?;
     }
     Ok(shape)
+}
+
+/// Check that a nested sequence (lists, tuples, arrays, tensors) is rectangular with `shape`,
+/// with torch's errors: ValueError "expected sequence of length N at dim D (got M)", TypeError
+/// "not a sequence" for a number where a sequence belongs. Arrays are checked by their shapes,
+/// not element by element; `has_arrays` tells whether any was met.
+fn check_nesting(
+    x: &Bound<'_, PyAny>,
+    shape: &[usize],
+    depth: usize,
+    path: &mut Vec<usize>,
+    has_arrays: &mut bool,
+) -> PyResult<()> {
+    let at = |path: &[usize]| {
+        let at: String = path.iter().map(|i| format!("[{i}]")).collect();
+        if at.is_empty() {
+            "the top level".to_string()
+        } else {
+            format!("element {at}")
+        }
+    };
+    let mismatch = |dim: usize, got: usize, path: &[usize]| {
+        PyValueError::new_err(format!(
+            "expected sequence of length {} at dim {dim} (got {got}) at {}; tensors must be \
+             rectangular",
+            shape[dim],
+            at(path)
+        ))
+    };
+    if let Some(dims) = array_dims(x) {
+        *has_arrays = true;
+        let rest = &shape[depth.min(shape.len())..];
+        if let Some(k) = (0..dims.len().min(rest.len())).find(|&k| dims[k] != rest[k]) {
+            return Err(mismatch(depth + k, dims[k], path));
+        }
+        if dims.len() != rest.len() {
+            return Err(PyValueError::new_err(format!(
+                "{} is an array of shape {dims:?} where one of shape {rest:?} belongs; tensors \
+                 must be rectangular",
+                at(path)
+            )));
+        }
+        return Ok(());
+    }
+    if is_sequence(x) {
+        let n = x.len()?;
+        if depth >= shape.len() {
+            return Err(PyValueError::new_err(format!(
+                "{} is a sequence of length {n} where a number belongs; tensors must be rectangular",
+                at(path)
+            )));
+        }
+        if n != shape[depth] {
+            return Err(mismatch(depth, n, path));
+        }
+        for (i, item) in x.try_iter()?.enumerate() {
+            path.push(i);
+            check_nesting(&item?, shape, depth + 1, path, has_arrays)?;
+            path.pop();
+        }
+        return Ok(());
+    }
+    if depth < shape.len() {
+        return Err(PyTypeError::new_err(format!(
+            "not a sequence: {} is a {} where a sequence of length {} belongs (dim {depth})",
+            at(path),
+            type_name(x),
+            shape[depth]
+        )));
+    }
+    Ok(())
 }
 
 fn fill(

@@ -44,3 +44,33 @@ fn unsupported(obj: &Bound<'_, PyAny>) -> PyErr {
 pub fn name(dtype: DType) -> &'static str {
     candle_numpy::dtype::candle_numpy_name(dtype)
 }
+
+/// The class `Tensor.dtype` answers with: `candle_numpy._dtypes.dtype`, a `str` subclass with
+/// torch's and TF's dtype attributes (`is_floating_point`, `itemsize`, ...), registered by the
+/// package at import (the native module never imports the package). Until then, plain names.
+static DTYPE_CLASS: pyo3::sync::PyOnceLock<Py<PyAny>> = pyo3::sync::PyOnceLock::new();
+/// One instance per dtype name, made on first use.
+static DTYPE_OBJECTS: pyo3::sync::PyOnceLock<Py<pyo3::types::PyDict>> = pyo3::sync::PyOnceLock::new();
+
+/// Register the dtype class (`candle_numpy/__init__.py` calls it at import; a second call, from
+/// a reloaded package, keeps the first class).
+#[pyfunction]
+pub fn _register_dtype_class(py: Python<'_>, cls: Py<PyAny>) {
+    let _ = DTYPE_CLASS.set(py, cls);
+}
+
+/// `Tensor.dtype`: the registered dtype object for `dtype`, equal (and hashing equal) to its
+/// NumPy-style name.
+pub fn object(py: Python<'_>, dtype: DType) -> PyResult<Py<PyAny>> {
+    let n = name(dtype);
+    let Some(cls) = DTYPE_CLASS.get(py) else {
+        return Ok(pyo3::types::PyString::new(py, n).into_any().unbind());
+    };
+    let cache = DTYPE_OBJECTS.get_or_init(py, || pyo3::types::PyDict::new(py).unbind()).bind(py);
+    if let Some(obj) = cache.get_item(n)? {
+        return Ok(obj.unbind());
+    }
+    let obj = cls.bind(py).call1((n,))?;
+    cache.set_item(n, &obj)?;
+    Ok(obj.unbind())
+}

@@ -7,6 +7,7 @@ use candle_numpy::adopt::AdoptingAllocator;
 use pyo3::prelude::*;
 
 mod autograd;
+mod basics;
 mod convert;
 mod data;
 mod distance;
@@ -65,6 +66,11 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(autograd::is_grad_enabled, m)?)?;
     m.add_function(wrap_pyfunction!(autograd::set_grad_enabled, m)?)?;
     m.add_function(wrap_pyfunction!(distance::cdist, m)?)?;
+    m.add_function(wrap_pyfunction!(basics::cat, m)?)?;
+    m.add_function(wrap_pyfunction!(dtype::_register_dtype_class, m)?)?;
+    m.add_function(wrap_pyfunction!(basics::_register_random_source, m)?)?;
+    m.add_class::<basics::PyTensorStorage>()?;
+    m.add_function(wrap_pyfunction!(basics::stack, m)?)?;
     m.add_function(wrap_pyfunction!(dlpack::from_dlpack, m)?)?;
     m.add_function(wrap_pyfunction!(dlpack::live_dlpack_exports, m)?)?;
     m.add_function(wrap_pyfunction!(safetensors::save_safetensors, m)?)?;

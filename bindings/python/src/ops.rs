@@ -555,7 +555,12 @@ impl PyTensor {
     }
 
     /// Elementwise comparisons give uint8 masks (candle has no bool dtype): `(p > 0.5).float()`.
-    fn __richcmp__(&self, py: Python<'_>, other: &Bound<'_, PyAny>, op: CompareOp) -> PyResult<Py<PyAny>> {
+    pub(crate) fn __richcmp__(
+        &self,
+        py: Python<'_>,
+        other: &Bound<'_, PyAny>,
+        op: CompareOp,
+    ) -> PyResult<Py<PyAny>> {
         let tf = self.tf_rules_with(other);
         let Ok(o) = operand(other) else {
             return Ok(py.NotImplemented());

@@ -62,6 +62,11 @@ fn placeholder() -> Tensor {
 }
 
 impl PyTensor {
+    /// NumPy-style dtype name, e.g. "float32".
+    pub(crate) fn dtype(&self) -> &'static str {
+        crate::dtype::name(self.inner.dtype())
+    }
+
     pub fn new(inner: Tensor, readonly: bool) -> Self {
         let grad = inner.is_variable().then(|| autograd::slot_for(&inner));
         PyTensor { inner, readonly, grad, tf_rules: false, stepped_copy: false }
@@ -75,7 +80,7 @@ impl PyTensor {
         drop(old);
     }
 
-    fn derived(&self, t: Tensor) -> PyTensor {
+    pub(crate) fn derived(&self, t: Tensor) -> PyTensor {
         // views of a read-only tensor stay read-only; fresh results are writable
         let shares = same_storage(&t, &self.inner);
         let mut out = PyTensor::new(autograd::record(t), self.readonly && shares).rules_of(self);
@@ -313,15 +318,16 @@ impl PyTensor {
         PyTuple::new(py, self.inner.dims())
     }
 
-    /// NumPy-style dtype name, e.g. "float32".
-    #[getter]
-    fn dtype(&self) -> &'static str {
-        crate::dtype::name(self.inner.dtype())
+    /// The dtype: a `str` subclass equal to its NumPy-style name ("float32") with torch's
+    /// attributes (`is_floating_point`, `itemsize`, ...).
+    #[getter(dtype)]
+    fn dtype_object(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        crate::dtype::object(py, self.inner.dtype())
     }
 
     /// "cpu" or "cuda:N".
     #[getter]
-    fn device(&self) -> String {
+    pub(crate) fn device(&self) -> String {
         candle_numpy::device::device_name(self.inner.device())
     }
 
@@ -787,6 +793,15 @@ impl PyTensor {
         dl_device: Option<&Bound<'py, PyAny>>,
         copy: Option<bool>,
     ) -> PyResult<Bound<'py, PyAny>> {
+        if self.inner.track_op() {
+            let e = Error::DLPack {
+                operation: "DLPack export",
+                reason: "Can't export tensors that require gradient, use tensor.detach() (DLPack \
+                         carries no autograd graph; torch refuses too)"
+                    .into(),
+            };
+            return Err(to_pyerr(py, e));
+        }
         let dlpack = candle_numpy::python::dlpack::tensor_dlpack;
         dlpack(py, &self.inner, self.read_only(), stream, max_version, dl_device, copy)
     }
@@ -799,7 +814,7 @@ impl PyTensor {
 }
 
 impl PyTensor {
-    fn cast(&self, py: Python<'_>, dtype: DType) -> PyResult<PyTensor> {
+    pub(crate) fn cast(&self, py: Python<'_>, dtype: DType) -> PyResult<PyTensor> {
         if self.inner.dtype() == dtype {
             return Ok(self.derived(self.inner.clone()));
         }

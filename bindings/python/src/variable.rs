@@ -45,9 +45,9 @@ impl PyVariable {
         PyTuple::new(py, self.var.dims())
     }
 
-    #[getter]
-    fn dtype(&self) -> &'static str {
-        crate::dtype::name(self.var.dtype())
+    #[getter(dtype)]
+    fn dtype_object(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        crate::dtype::object(py, self.var.dtype())
     }
 
     /// The current value as a tensor sharing the variable's memory (later assigns show).
@@ -107,7 +107,7 @@ impl PyVariable {
         Ok(format!(
             "<cn.tf.Variable shape={:?} dtype={} trainable={} numpy={body}>",
             self.var.dims(),
-            self.dtype(),
+            crate::dtype::name(self.var.dtype()),
             self.trainable
         ))
     }

@@ -46,6 +46,10 @@ from ._native import (
     to_tensor,
 )
 
+from ._dtypes import dtype as _dtype  # noqa: E402
+
+_native._register_dtype_class(_dtype)
+
 from ._structured import from_structured  # noqa: E402
 from . import tf, torch  # noqa: E402  (the facades build on the names above)
 

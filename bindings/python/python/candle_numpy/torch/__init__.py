@@ -23,15 +23,39 @@ Example:
 import contextlib as _contextlib
 
 import numpy as _np
-from builtins import bool as _bool, int as _int
+from builtins import all as _all, bool as _bool, float as _float, int as _int
 
 from .. import _native
-from .._dtypes import NAMES as _NAMES, TORCH_ALIASES as _ALIASES
+from .._dtypes import NAMES as _NAMES, TORCH_ALIASES as _ALIASES, dtype
 from . import _random
+from ._types import LEGACY as _LEGACY, finfo, iinfo, is_floating_point
+from ._types import (  # noqa: F401 - torch's legacy tensor types
+    BFloat16Tensor, BoolTensor, ByteTensor, DoubleTensor, FloatTensor, HalfTensor, IntTensor, LongTensor, ShortTensor,
+)
 
 __all__ = [
+    "Generator",
+    "Storage",
     "Tensor",
+    "all",
+    "any",
     "arange",
+    "cat",
+    "diag",
+    "dtype",
+    "eq",
+    "finfo",
+    "get_default_dtype",
+    "iinfo",
+    "is_floating_point",
+    "logical_not",
+    "narrow",
+    "ne",
+    "numel",
+    "randint",
+    "randperm",
+    "stack",
+    "t",
     "as_tensor",
     "cdist",
     "cuda",
@@ -62,9 +86,10 @@ __all__ = [
     "utils",
     "zeros",
     "zeros_like",
-] + sorted(_NAMES) + sorted(_ALIASES)
+] + sorted(_NAMES) + sorted(_ALIASES) + _LEGACY
 
 globals().update(_NAMES)
+_native._register_random_source(_random.fill_values)
 globals().update({alias: _NAMES[target] for alias, target in _ALIASES.items()})
 
 
@@ -97,7 +122,8 @@ def is_tensor(obj):
 
 
 # --- constructors (torch's signatures; float32 by default, as torch's default dtype) -----------
-# (`int`, `bool`, `float` are dtype names in this module: the builtins are `_int`, `_bool`.)
+# (`int`, `bool`, `float` are dtype names and `all`, `any` functions in this module: the
+# builtins are `_int`, `_bool`, `_float`, `_all`.)
 # NumPy fills the memory and the tensor shares it (no second copy), or copies when a dtype or
 # device asks for it; a negative or impossible size is NumPy's ValueError or MemoryError.
 
@@ -150,7 +176,7 @@ def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False
     if step == 0:
         raise ValueError("arange: step must be nonzero")
     if dtype is None:
-        dtype = "int64" if all(isinstance(v, _int) and not isinstance(v, _bool) for v in (start, end, step)) else "float32"
+        dtype = "int64" if _all(isinstance(v, _int) and not isinstance(v, _bool) for v in (start, end, step)) else "float32"
     return _finish(_np.arange(start, end, step), dtype, device, requires_grad)
 
 
@@ -210,9 +236,109 @@ def mul(input, other):  # noqa: A002
     return _t(input) * other
 
 
-def div(input, other):  # noqa: A002
-    """``torch.div``: true division, ``input / other``."""
-    return _t(input) / other
+def div(input, other, *, rounding_mode=None):  # noqa: A002
+    """``torch.div``: true division, ``input / other``; ``rounding_mode="trunc"`` or
+    ``"floor"`` rounds the quotient (integer inputs keep their dtype, as in torch)."""
+    if rounding_mode is None:
+        return _t(input) / other
+    if rounding_mode not in ("trunc", "floor"):
+        raise ValueError(f"div expected rounding_mode to be one of None, 'trunc', or 'floor' but found {rounding_mode!r}")
+    a = _t(input)
+    q = a / other
+    integer = not a.is_floating_point() and not (isinstance(other, _native.Tensor) and other.is_floating_point()) \
+        and not isinstance(other, _float)
+    rounded = _native.as_tensor(_np.floor(q.numpy()) if rounding_mode == "floor" else _np.trunc(q.numpy()))
+    return rounded.to(a.dtype if integer else q.dtype)
+
+
+def cat(tensors, dim=0):
+    """Join tensors along an existing dimension (``torch.cat``); dtypes promote as torch's."""
+    return _native.cat(tensors, dim)
+
+
+concat = concatenate = cat
+
+
+def stack(tensors, dim=0):
+    """Join tensors of one shape along a new dimension (``torch.stack``)."""
+    return _native.stack(tensors, dim)
+
+
+def eq(input, other):  # noqa: A002
+    """``input == other`` elementwise, as a uint8 mask (``torch.eq``)."""
+    return _t(input).eq(other)
+
+
+def ne(input, other):  # noqa: A002
+    """``input != other`` elementwise, as a uint8 mask (``torch.ne``)."""
+    return _t(input).ne(other)
+
+
+def all(input, dim=None, keepdim=False):  # noqa: A001,A002 - torch's names
+    """Whether every element (along ``dim``) is non-zero, as uint8 (``torch.all``)."""
+    return _t(input).all(dim=dim, keepdim=keepdim)
+
+
+def any(input, dim=None, keepdim=False):  # noqa: A001,A002
+    """Whether any element (along ``dim``) is non-zero, as uint8 (``torch.any``)."""
+    return _t(input).any(dim=dim, keepdim=keepdim)
+
+
+def logical_not(input):  # noqa: A002
+    """``input == 0`` elementwise, as a uint8 mask (``torch.logical_not``)."""
+    return _t(input).logical_not()
+
+
+def diag(input, diagonal=0):  # noqa: A002
+    """A vector as a diagonal matrix, or a matrix's diagonal (``torch.diag``)."""
+    return _t(input).diag(diagonal)
+
+
+def narrow(input, dim, start, length):  # noqa: A002
+    """The view of ``length`` elements of ``dim`` from ``start`` (``torch.narrow``)."""
+    return _t(input).narrow(dim, start, length)
+
+
+def t(input):  # noqa: A002
+    """Transpose of a matrix, as a view (``torch.t``)."""
+    return _t(input).t()
+
+
+def numel(input):  # noqa: A002
+    """Number of elements (``torch.numel``)."""
+    return _t(input).numel()
+
+
+def get_default_dtype():
+    """float32, the dtype of float tensors made from Python floats (fixed here)."""
+    return float32  # noqa: F821 - set from _NAMES above
+
+
+def randperm(n, *, generator=None, dtype=None, device=None, requires_grad=False):
+    """A random permutation of ``0..n`` as int64 (``torch.randperm``), from the generator
+    ``manual_seed`` seeds (or ``generator``)."""
+    arr = _random.generator(generator).permutation(_int(n)).astype(_np.int64)
+    return _finish(arr, dtype, device, requires_grad)
+
+
+def randint(low=0, high=None, size=None, *, generator=None, dtype=None, device=None, requires_grad=False):
+    """Uniform integers in ``[low, high)`` as int64 (``torch.randint(high, size)`` or
+    ``torch.randint(low, high, size)``)."""
+    if size is None:  # randint(high, size)
+        low, high, size = 0, low, high
+    if size is None:
+        raise TypeError("randint() missing the size argument, e.g. randint(10, (3,))")
+    arr = _random.generator(generator).integers(low, high, size=_size((size,) if isinstance(size, _int) else (tuple(size),)))
+    return _finish(arr.astype(_np.int64), dtype, device, requires_grad)
+
+
+Generator = _random.Generator
+
+
+def Storage(size):  # noqa: N802 - torch's name
+    """A float32 storage of ``size`` elements (``torch.Storage(n)``): ``t.storage()`` of a
+    fresh tensor."""
+    return zeros(_int(size)).storage()
 
 
 true_divide = div
@@ -265,7 +391,7 @@ class set_grad_enabled(_contextlib.ContextDecorator):  # noqa: N801 - torch's sp
     """Turn recording on or off; as a context manager or decorator it restores the old mode."""
 
     def __init__(self, mode):
-        self._prev = _native.set_grad_enabled(bool(mode))
+        self._prev = _native.set_grad_enabled(_bool(mode))
 
     def __enter__(self):
         return self

@@ -1,5 +1,5 @@
-"""``cn.torch.utils``: as ``torch.utils``, only ``data`` so far."""
+"""``cn.torch.utils``: as ``torch.utils``, ``data`` and ``dlpack``."""
 
-from . import data
+from . import data, dlpack
 
-__all__ = ["data"]
+__all__ = ["data", "dlpack"]

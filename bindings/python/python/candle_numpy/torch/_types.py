@@ -1,0 +1,111 @@
+"""torch's type queries: ``finfo``, ``iinfo``, ``is_floating_point`` and the legacy tensor types
+(``FloatTensor``, ``LongTensor``, ...), for ``isinstance`` checks, ``t.type()`` strings and the
+legacy constructors.
+
+Limits are NumPy's (``ml_dtypes``' for bfloat16 and float8), which are IEEE's, as torch's are.
+"""
+
+import numpy as _np
+
+from .. import _native
+
+
+def _numpy_dtype(dtype):
+    name = str(dtype)
+    if name in ("bfloat16", "float8_e4m3fn"):
+        import ml_dtypes
+
+        return _np.dtype(getattr(ml_dtypes, name))
+    return _np.dtype(name)
+
+
+class finfo:  # noqa: N801 - torch's spelling
+    """Limits of a floating-point dtype (``torch.finfo``); float32 when none is given.
+
+    Attributes: ``bits``, ``eps``, ``max``, ``min``, ``tiny`` (= ``smallest_normal``),
+    ``resolution``, ``dtype``; the numbers are Python floats.
+    """
+
+    def __init__(self, type=None):  # noqa: A002 - torch's name
+        name = "float32" if type is None else str(getattr(type, "dtype", type))
+        if name not in ("float16", "bfloat16", "float32", "float64", "float8_e4m3fn"):
+            raise TypeError(f"finfo: {name!r} is not a floating-point dtype; use iinfo for integer types")
+        if name == "float8_e4m3fn":
+            import ml_dtypes
+
+            info = ml_dtypes.finfo(ml_dtypes.float8_e4m3fn)
+        elif name == "bfloat16":
+            import ml_dtypes
+
+            info = ml_dtypes.finfo(ml_dtypes.bfloat16)
+        else:
+            info = _np.finfo(name)
+        self.dtype = name
+        self.bits = int(info.bits)
+        self.eps = float(info.eps)
+        self.max = float(info.max)
+        self.min = float(info.min)
+        self.tiny = self.smallest_normal = float(info.smallest_normal)
+        self.resolution = float(info.resolution)
+
+    def __repr__(self):
+        return (f"finfo(resolution={self.resolution}, min={self.min}, max={self.max}, eps={self.eps}, "
+                f"smallest_normal={self.smallest_normal}, tiny={self.tiny}, dtype={self.dtype})")
+
+
+class iinfo:  # noqa: N801 - torch's spelling
+    """Limits of an integer dtype (``torch.iinfo``): ``bits``, ``max``, ``min``, ``dtype``."""
+
+    def __init__(self, type):  # noqa: A002 - torch's name
+        name = str(getattr(type, "dtype", type))
+        if name not in ("uint8", "int16", "int32", "int64", "uint32"):
+            raise TypeError(f"iinfo: {name!r} is not an integer dtype; use finfo for floating-point types")
+        info = _np.iinfo(name)
+        self.dtype = name
+        self.bits = int(info.bits)
+        self.max = int(info.max)
+        self.min = int(info.min)
+
+    def __repr__(self):
+        return f"iinfo(min={self.min}, max={self.max}, dtype={self.dtype})"
+
+
+def is_floating_point(input):  # noqa: A002 - torch's name
+    """Whether ``input``'s dtype is a floating-point type (``torch.is_floating_point``)."""
+    return input.is_floating_point()
+
+
+class _LegacyType(type):
+    """``isinstance(t, FloatTensor)``: a CPU tensor of that dtype, as in torch."""
+
+    def __instancecheck__(cls, obj):
+        return isinstance(obj, _native.Tensor) and obj.dtype == cls.dtype and obj.device == "cpu"
+
+    def __call__(cls, *args):
+        """``FloatTensor([1, 2])`` copies data as that dtype; ``FloatTensor(2, 3)`` is zeros of
+        that shape (torch leaves it uninitialised)."""
+        if len(args) == 1 and not isinstance(args[0], int):
+            return _native.tensor(args[0], dtype=cls.dtype)
+        return _native.Tensor(*args).to(cls.dtype)
+
+    def __repr__(cls):
+        return f"<class 'torch.{cls.__name__}'>"
+
+
+def _legacy(name, dtype):
+    return _LegacyType(name, (), {"dtype": dtype, "__doc__": f"torch.{name}: CPU tensors of {dtype}.",
+                                  "__module__": "candle_numpy.torch"})
+
+
+FloatTensor = _legacy("FloatTensor", "float32")
+DoubleTensor = _legacy("DoubleTensor", "float64")
+HalfTensor = _legacy("HalfTensor", "float16")
+BFloat16Tensor = _legacy("BFloat16Tensor", "bfloat16")
+LongTensor = _legacy("LongTensor", "int64")
+IntTensor = _legacy("IntTensor", "int32")
+ShortTensor = _legacy("ShortTensor", "int16")
+ByteTensor = _legacy("ByteTensor", "uint8")
+BoolTensor = _legacy("BoolTensor", "uint8")
+
+LEGACY = ["BFloat16Tensor", "BoolTensor", "ByteTensor", "DoubleTensor", "FloatTensor", "HalfTensor",
+          "IntTensor", "LongTensor", "ShortTensor"]
