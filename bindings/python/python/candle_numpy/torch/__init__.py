@@ -35,6 +35,7 @@ from ._types import (  # noqa: F401 - torch's legacy tensor types
 
 __all__ = [
     "Generator",
+    "Size",
     "Storage",
     "Tensor",
     "all",
@@ -105,12 +106,24 @@ def from_numpy(a):
 
 def as_tensor(data, dtype=None, device=None):
     """Share when dtype, device and layout allow, else copy (``torch.as_tensor``)."""
-    return _native.as_tensor(data, dtype=dtype, device=device)
+    return _native.as_tensor(list(data) if isinstance(data, range) else data, dtype=dtype, device=device)
 
 
 def tensor(data, dtype=None, device=None, requires_grad=False):
-    """Copy ``data`` into a new tensor (``torch.tensor``)."""
+    """Copy ``data`` into a new tensor (``torch.tensor``; a ``range`` counts as its list)."""
+    data = list(data) if isinstance(data, range) else data
     return _native.tensor(data, dtype=dtype, device=device, requires_grad=requires_grad)
+
+
+class Size(tuple):
+    """A shape (``torch.Size``): a tuple of ints, which ``t.shape`` also is."""
+
+    def numel(self):
+        """Product of the sizes."""
+        n = 1
+        for d in self:
+            n *= d
+        return n
 
 
 Tensor = _native.Tensor

@@ -85,7 +85,8 @@ class _LegacyType(type):
         """``FloatTensor([1, 2])`` copies data as that dtype; ``FloatTensor(2, 3)`` is zeros of
         that shape (torch leaves it uninitialised)."""
         if len(args) == 1 and not isinstance(args[0], int):
-            return _native.tensor(args[0], dtype=cls.dtype)
+            data = list(args[0]) if isinstance(args[0], range) else args[0]
+            return _native.tensor(data, dtype=cls.dtype)
         return _native.Tensor(*args).to(cls.dtype)
 
     def __repr__(cls):
