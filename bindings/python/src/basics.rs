@@ -51,15 +51,15 @@ fn legacy_dtype(name: &str) -> Option<DType> {
     .find(|&d| legacy_name(d) == short)
 }
 
-/// A uint8 mask of `t != 0` (NaN counts as true, as in torch).
-fn nonzero_mask(t: &Tensor) -> candle_core::Result<Tensor> {
-    t.ne(&Tensor::zeros((), t.dtype(), t.device())?.broadcast_as(t.shape())?)
+/// A uint8 mask of `t <op> 0` (`t != 0` counts NaN as true, as in torch).
+fn compare_zero(t: &Tensor, op: candle_core::op::CmpOp) -> candle_core::Result<Tensor> {
+    t.cmp(&Tensor::zeros((), t.dtype(), t.device())?.broadcast_as(t.shape())?, op)
 }
 
 /// `all` (`any == false`) or `any` of `t`, over everything or along `dim`, as a uint8 tensor;
 /// an empty reduction gives 1 for `all` and 0 for `any`, as in torch.
 fn logical_reduce(t: &Tensor, dim: Option<usize>, keepdim: bool, any: bool) -> candle_core::Result<Tensor> {
-    let mask = nonzero_mask(t)?;
+    let mask = compare_zero(t, candle_core::op::CmpOp::Ne)?;
     let (mask, d) = match dim {
         None => (mask.flatten_all()?, 0),
         Some(d) => (mask, d),
@@ -222,23 +222,19 @@ impl PyTensor {
     /// Whether every element (along `dim`) is non-zero, as uint8 (1 for an empty tensor).
     #[pyo3(signature = (dim=None, keepdim=false))]
     fn all(&self, py: Python<'_>, dim: Option<i64>, keepdim: bool) -> PyResult<PyTensor> {
-        let d = dim.map(|d| norm_axis(d, self.inner.rank())).transpose()?;
-        let t = self.inner.clone();
-        Ok(PyTensor::new(run(py, move || logical_reduce(&t, d, keepdim, false))?, false).rules_of(self))
+        self.logical(py, dim, keepdim, false)
     }
 
     /// Whether any element (along `dim`) is non-zero, as uint8 (0 for an empty tensor).
     #[pyo3(signature = (dim=None, keepdim=false))]
     fn any(&self, py: Python<'_>, dim: Option<i64>, keepdim: bool) -> PyResult<PyTensor> {
-        let d = dim.map(|d| norm_axis(d, self.inner.rank())).transpose()?;
-        let t = self.inner.clone();
-        Ok(PyTensor::new(run(py, move || logical_reduce(&t, d, keepdim, true))?, false).rules_of(self))
+        self.logical(py, dim, keepdim, true)
     }
 
     /// `t == 0` elementwise, as a uint8 mask.
     fn logical_not(&self, py: Python<'_>) -> PyResult<PyTensor> {
         let t = self.inner.clone();
-        let out = run(py, move || t.eq(&Tensor::zeros((), t.dtype(), t.device())?.broadcast_as(t.shape())?))?;
+        let out = run(py, move || compare_zero(&t, candle_core::op::CmpOp::Eq))?;
         Ok(PyTensor::new(out, false).rules_of(self))
     }
 
@@ -532,6 +528,13 @@ impl PyTensor {
 }
 
 impl PyTensor {
+    /// `all` or `any` (a fresh uint8 mask, outside the graph as torch's bool results are).
+    fn logical(&self, py: Python<'_>, dim: Option<i64>, keepdim: bool, any: bool) -> PyResult<PyTensor> {
+        let d = dim.map(|d| norm_axis(d, self.inner.rank())).transpose()?;
+        let t = self.inner.clone();
+        Ok(PyTensor::new(run(py, move || logical_reduce(&t, d, keepdim, any))?, false).rules_of(self))
+    }
+
     fn fill_random(
         &self,
         op: &'static str,
@@ -549,7 +552,8 @@ impl PyTensor {
         })?;
         let shape = PyTuple::new(py, self.inner.dims())?;
         let values = source.bind(py).call1((kind, shape, a, b, generator))?;
-        let values = crate::convert::convert(&values, candle_numpy::Sharing::Copy, None, None)?.inner.clone();
+        // the fresh array is shared, not copied: assign casts it into place in one pass
+        let values = crate::convert::convert(&values, candle_numpy::Sharing::Auto, None, None)?.inner.clone();
         let t = self.inner.clone();
         let v = values.to_device(t.device()).map_err(|e| candle_numpy::python::to_pyerr(py, e.into()))?;
         candle_numpy::python::detach(py, move || candle_numpy::inplace::assign(&t, &v))

@@ -117,17 +117,13 @@ pub fn convert(
                 type_name(data)
             )));
         }
-        let shape = nested_shape(data)?;
-        let mut has_arrays = false;
-        check_nesting(data, &shape, 0, &mut Vec::new(), &mut has_arrays)?;
-        if has_arrays || holds_arrays(data)? {
-            // a list/tuple of arrays or tensors: NumPy stacks them (keeping their dtype, as
-            // torch.tensor does), then the copy path converts the stack
-            let arr = np.call_method1("asarray", (data,))?;
-            let (t, _) = tensor_from_numpy(&arr, Sharing::Copy, &opts)?;
+        if let Some(t) = from_python_values(data, dtype, &device)? {
             return Ok(PyTensor::new(t, false));
         }
-        let t = from_python_values(data, dtype, &device)?;
+        // a list/tuple holding arrays or tensors: NumPy stacks them (keeping their dtype, as
+        // torch.tensor does), then the copy path converts the stack
+        let arr = np.call_method1("asarray", (data,))?;
+        let (t, _) = tensor_from_numpy(&arr, Sharing::Copy, &opts)?;
         return Ok(PyTensor::new(t, false));
     }
 
@@ -243,6 +239,12 @@ enum Values {
 impl Values {
     fn push(&mut self, x: &Bound<'_, PyAny>, path: &[usize]) -> PyResult<()> {
         let at = || path.iter().map(|i| format!("[{i}]")).collect::<String>();
+        // Python's own float and int first, read directly: a list of a million floats must not
+        // pay an attribute lookup (and the AttributeError it raises) per element
+        if let Ok(f) = x.cast::<PyFloat>() {
+            self.push_float(f.value());
+            return Ok(());
+        }
         if x.is_instance_of::<PyBool>() {
             let b = x.extract::<bool>()? as u8;
             match self {
@@ -250,8 +252,14 @@ impl Values {
                 Values::Int(v) => v.push(b as i64),
                 Values::Float(v) => v.push(b as f64),
             }
-        } else if x.is_instance_of::<PyInt>() || (x.hasattr("__index__")? && !x.is_instance_of::<PyFloat>()) {
-            let i: i64 = x.call_method0("__index__")?.extract().map_err(|_| {
+        } else if x.is_instance_of::<PyInt>() || x.hasattr("__index__")? {
+            // Python ints are read directly; other integers (NumPy's) through __index__
+            let i = if x.is_instance_of::<PyInt>() {
+                x.extract::<i64>()
+            } else {
+                x.call_method0("__index__")?.extract()
+            };
+            let i: i64 = i.map_err(|_| {
                 PyValueError::new_err(format!(
                     "element {} = {} does not fit int64",
                     at(),
@@ -263,13 +271,8 @@ impl Values {
                 Values::Int(v) => v.push(i),
                 Values::Float(v) => v.push(i as f64),
             }
-        } else if x.is_instance_of::<PyFloat>() || x.hasattr("__float__")? {
-            let f: f64 = x.call_method0("__float__")?.extract()?;
-            match self {
-                Values::Bool(v) => *self = Values::Float(v.iter().map(|&b| b as f64).chain([f]).collect()),
-                Values::Int(v) => *self = Values::Float(v.iter().map(|&i| i as f64).chain([f]).collect()),
-                Values::Float(v) => v.push(f),
-            }
+        } else if x.hasattr("__float__")? {
+            self.push_float(x.call_method0("__float__")?.extract()?);
         } else {
             return Err(PyTypeError::new_err(format!(
                 "element {} is a {}, not a number; tensors hold numbers only",
@@ -279,15 +282,14 @@ impl Values {
         }
         Ok(())
     }
-}
 
-/// Whether a list/tuple's items are arrays or tensors rather than numbers and sequences.
-fn holds_arrays(data: &Bound<'_, PyAny>) -> PyResult<bool> {
-    if !is_sequence(data) || data.len()? == 0 {
-        return Ok(false);
+    fn push_float(&mut self, f: f64) {
+        match self {
+            Values::Bool(v) => *self = Values::Float(v.iter().map(|&b| b as f64).chain([f]).collect()),
+            Values::Int(v) => *self = Values::Float(v.iter().map(|&i| i as f64).chain([f]).collect()),
+            Values::Float(v) => v.push(f),
+        }
     }
-    let first = data.get_item(0)?;
-    Ok(first.cast::<PyTensor>().is_ok() || first.cast::<PyUntypedArray>().is_ok())
 }
 
 fn is_sequence(x: &Bound<'_, PyAny>) -> bool {
@@ -328,16 +330,18 @@ fn nested_shape(data: &Bound<'_, PyAny>) -> PyResult<Vec<usize>> {
     Ok(shape)
 }
 
-/// Check that a nested sequence (lists, tuples, arrays, tensors) is rectangular with `shape`,
-/// with torch's errors: ValueError "expected sequence of length N at dim D (got M)", TypeError
-/// "not a sequence" for a number where a sequence belongs. Arrays are checked by their shapes,
-/// not element by element; `has_arrays` tells whether any was met.
-fn check_nesting(
+/// One walk over a nested sequence (lists, tuples, arrays, tensors): check that it is
+/// rectangular with `shape`, with torch's errors (ValueError "expected sequence of length N at
+/// dim D (got M)", TypeError "not a sequence" for a number where a sequence belongs), and gather
+/// its numbers into `out`. Arrays and tensors inside (0-d ones too) are checked by their shapes,
+/// not element by element, and set `out` to None: the caller then stacks the whole thing with
+/// NumPy, keeping their dtypes, as torch.tensor does.
+fn walk(
     x: &Bound<'_, PyAny>,
     shape: &[usize],
     depth: usize,
     path: &mut Vec<usize>,
-    has_arrays: &mut bool,
+    out: &mut Option<Values>,
 ) -> PyResult<()> {
     let at = |path: &[usize]| {
         let at: String = path.iter().map(|i| format!("[{i}]")).collect();
@@ -355,21 +359,6 @@ fn check_nesting(
             at(path)
         ))
     };
-    if let Some(dims) = array_dims(x) {
-        *has_arrays = true;
-        let rest = &shape[depth.min(shape.len())..];
-        if let Some(k) = (0..dims.len().min(rest.len())).find(|&k| dims[k] != rest[k]) {
-            return Err(mismatch(depth + k, dims[k], path));
-        }
-        if dims.len() != rest.len() {
-            return Err(PyValueError::new_err(format!(
-                "{} is an array of shape {dims:?} where one of shape {rest:?} belongs; tensors \
-                 must be rectangular",
-                at(path)
-            )));
-        }
-        return Ok(());
-    }
     if is_sequence(x) {
         let n = x.len()?;
         if depth >= shape.len() {
@@ -383,8 +372,23 @@ fn check_nesting(
         }
         for (i, item) in x.try_iter()?.enumerate() {
             path.push(i);
-            check_nesting(&item?, shape, depth + 1, path, has_arrays)?;
+            walk(&item?, shape, depth + 1, path, out)?;
             path.pop();
+        }
+        return Ok(());
+    }
+    if let Some(dims) = array_dims(x) {
+        *out = None;
+        let rest = &shape[depth.min(shape.len())..];
+        if let Some(k) = (0..dims.len().min(rest.len())).find(|&k| dims[k] != rest[k]) {
+            return Err(mismatch(depth + k, dims[k], path));
+        }
+        if dims.len() != rest.len() {
+            return Err(PyValueError::new_err(format!(
+                "{} is an array of shape {dims:?} where one of shape {rest:?} belongs; tensors \
+                 must be rectangular",
+                at(path)
+            )));
         }
         return Ok(());
     }
@@ -396,58 +400,29 @@ fn check_nesting(
             shape[depth]
         )));
     }
-    Ok(())
-}
-
-fn fill(
-    x: &Bound<'_, PyAny>,
-    shape: &[usize],
-    depth: usize,
-    path: &mut Vec<usize>,
-    out: &mut Values,
-) -> PyResult<()> {
-    if depth == shape.len() {
-        if is_sequence(x) {
-            return Err(ragged(path, &format!("is a sequence of length {}", x.len()?), "a number"));
-        }
-        return out.push(x, path);
-    }
-    if !is_sequence(x) {
-        return Err(ragged(path, "is a number", &format!("a sequence of length {}", shape[depth])));
-    }
-    let n = x.len()?;
-    if n != shape[depth] {
-        return Err(ragged(path, &format!("has length {n}"), &format!("length {}", shape[depth])));
-    }
-    for (i, item) in x.try_iter()?.enumerate() {
-        path.push(i);
-        fill(&item?, shape, depth + 1, path, out)?;
-        path.pop();
+    if x.cast::<PyTensor>().is_ok() || x.cast::<PyUntypedArray>().is_ok() {
+        *out = None; // a 0-d array or tensor: NumPy stacks it with its dtype
+    } else if let Some(values) = out {
+        values.push(x, path)?;
     }
     Ok(())
 }
 
-fn ragged(path: &[usize], found: &str, expected: &str) -> PyErr {
-    let at: String = path.iter().map(|i| format!("[{i}]")).collect();
-    let at = if at.is_empty() { "the top level".to_string() } else { format!("element {at}") };
-    PyValueError::new_err(format!(
-        "ragged nested sequence: {at} {found}, expected {expected} (as the first elements at that depth); \
-         tensors must be rectangular"
-    ))
-}
-
-/// A tensor from a Python scalar or nested list/tuple, with torch's inference (float ->
-/// float32, int -> int64, bool -> uint8) unless `dtype` says otherwise.
-pub fn from_python_values(
+/// A Python scalar or nested list/tuple as a tensor, with torch's inference (float -> float32,
+/// int -> int64, bool -> uint8) unless `dtype` says otherwise; `None` when it holds arrays or
+/// tensors (the caller stacks those with NumPy). One pass over the data.
+fn from_python_values(
     data: &Bound<'_, PyAny>,
     dtype: Option<DType>,
     device: &Device,
-) -> PyResult<Tensor> {
+) -> PyResult<Option<Tensor>> {
     let shape = nested_shape(data)?;
     let n: usize = shape.iter().product();
     // an empty sequence has no element to infer from: float32, as torch
-    let mut values = if n == 0 { Values::Float(Vec::new()) } else { Values::Bool(Vec::with_capacity(n)) };
-    fill(data, &shape, 0, &mut Vec::new(), &mut values)?;
+    let values = if n == 0 { Values::Float(Vec::new()) } else { Values::Bool(Vec::with_capacity(n)) };
+    let mut values = Some(values);
+    walk(data, &shape, 0, &mut Vec::new(), &mut values)?;
+    let Some(values) = values else { return Ok(None) };
     let cpu = Device::Cpu;
     let t = match values {
         Values::Bool(v) => Tensor::from_vec(v, shape.as_slice(), &cpu),
@@ -463,7 +438,7 @@ pub fn from_python_values(
         _ => Ok(t),
     });
     let t = t.and_then(|t| if device.is_cpu() { Ok(t) } else { t.to_device(device) });
-    t.map_err(|e| candle_numpy::python::to_pyerr(data.py(), e.into()))
+    t.map(Some).map_err(|e| candle_numpy::python::to_pyerr(data.py(), e.into()))
 }
 
 /// A tensor argument: our tensors as they are (same graph node, so gradients flow), anything

@@ -134,7 +134,8 @@ pub fn advanced_get(py: Python<'_>, this: &PyTensor, key: &Bound<'_, PyAny>) -> 
         .get_item(&npkey)?;
     let positions = np.call_method1("asarray", (positions,))?;
     let shape: Vec<usize> = positions.getattr("shape")?.extract()?;
-    let flat: Vec<i64> = positions.call_method0("ravel")?.call_method0("tolist")?.extract()?;
+    let flat = positions.call_method0("ravel")?.extract::<numpy::PyReadonlyArray1<'_, i64>>()?;
+    let flat: Vec<i64> = flat.as_slice()?.to_vec();
     let src = t.clone();
     let out = crate::tensor::run(py, move || {
         let idx = Tensor::from_vec(flat, shape.iter().product::<usize>(), src.device())?;
@@ -161,7 +162,7 @@ pub fn numpy_set(
     if !t.device().is_cpu() {
         return Err(PyRuntimeError::new_err(format!(
             "t[key] = v with an index list, mask or stepped slice is supported for CPU tensors; \
-                 this tensor is on {:?}: move it with .cpu(), assign, and move it back",
+             this tensor is on {:?}: move it with .cpu(), assign, and move it back",
             t.device().location()
         )));
     }
@@ -180,23 +181,26 @@ enum Item {
     NewAxis,
 }
 
-/// `t[key]`, and whether a slice step above one made it a gathered copy rather than a view.
+/// `t[key]` for a basic key, and whether a slice step above one made it a gathered copy rather
+/// than a view.
 pub fn get(py: Python<'_>, t: &Tensor, key: &Bound<'_, PyAny>) -> PyResult<(Tensor, bool)> {
-    select(py, t, key, false)
+    select(py, t, key)
 }
 
-/// The view `t[key]` that an assignment `t[key] = v` writes through: as [`get`], but a slice
-/// step above one (which [`get`] answers with a copy) is refused, so nothing is written into a
-/// copy silently.
+/// The view `t[key]` that an assignment `t[key] = v` writes through, for a key without an
+/// advanced index or a stepped slice (those go through [`numpy_set`]).
 pub fn view_for_write(py: Python<'_>, t: &Tensor, key: &Bound<'_, PyAny>) -> PyResult<Tensor> {
-    Ok(select(py, t, key, true)?.0)
+    let (view, gathered) = select(py, t, key)?;
+    if gathered {
+        // unreachable through __setitem__, which routes stepped slices to numpy_set; refuse
+        // rather than write into a copy
+        return Err(PyValueError::new_err("t[...] = v: this key selects a copy, not a view"));
+    }
+    Ok(view)
 }
 
-fn select(py: Python<'_>, t: &Tensor, key: &Bound<'_, PyAny>, for_write: bool) -> PyResult<(Tensor, bool)> {
-    let keys: Vec<Bound<'_, PyAny>> = match key.cast::<PyTuple>() {
-        Ok(tuple) => tuple.iter().collect(),
-        Err(_) => vec![key.clone()],
-    };
+fn select(py: Python<'_>, t: &Tensor, key: &Bound<'_, PyAny>) -> PyResult<(Tensor, bool)> {
+    let keys = key_items(key);
     let consuming = keys.iter().filter(|k| !k.is_none() && !k.is(PyEllipsis::get(py))).count();
     if consuming > t.rank() {
         return Err(PyIndexError::new_err(format!(
@@ -268,12 +272,6 @@ fn select(py: Python<'_>, t: &Tensor, key: &Bound<'_, PyAny>, for_write: bool) -
                     // (one element of a stepped slice is a unit-step narrow too)
                     // (slice.indices keeps start within 0..=len of the axis for a positive step)
                     out = out.narrow(dim, start as usize, len).map_err(err)?;
-                } else if for_write {
-                    return Err(PyValueError::new_err(format!(
-                        "t[...] = v through a slice with step {step} (axis {src_axis}) is not \
-                         supported: a candle view has no step, so the write could only reach a \
-                         copy; on the CPU write through NumPy's view instead: t.numpy()[...] = v"
-                    )));
                 } else {
                     let idx: Vec<u32> = (0..len).map(|k| (start + k as isize * step) as u32).collect();
                     let idx = Tensor::from_vec(idx, len, out.device()).map_err(err)?;

@@ -8,15 +8,7 @@ Limits are NumPy's (``ml_dtypes``' for bfloat16 and float8), which are IEEE's, a
 import numpy as _np
 
 from .. import _native
-
-
-def _numpy_dtype(dtype):
-    name = str(dtype)
-    if name in ("bfloat16", "float8_e4m3fn"):
-        import ml_dtypes
-
-        return _np.dtype(getattr(ml_dtypes, name))
-    return _np.dtype(name)
+from .._dtypes import NAMES as _NAMES, dtype
 
 
 class finfo:  # noqa: N801 - torch's spelling
@@ -27,19 +19,12 @@ class finfo:  # noqa: N801 - torch's spelling
     """
 
     def __init__(self, type=None):  # noqa: A002 - torch's name
-        name = "float32" if type is None else str(getattr(type, "dtype", type))
-        if name not in ("float16", "bfloat16", "float32", "float64", "float8_e4m3fn"):
+        name = dtype("float32" if type is None else str(getattr(type, "dtype", type)))
+        if name not in _NAMES.values() or not name.is_floating_point:
             raise TypeError(f"finfo: {name!r} is not a floating-point dtype; use iinfo for integer types")
-        if name == "float8_e4m3fn":
-            import ml_dtypes
-
-            info = ml_dtypes.finfo(ml_dtypes.float8_e4m3fn)
-        elif name == "bfloat16":
-            import ml_dtypes
-
-            info = ml_dtypes.finfo(ml_dtypes.bfloat16)
-        else:
-            info = _np.finfo(name)
+        np_type = name.as_numpy_dtype
+        # NumPy's finfo does not know ml_dtypes' types; ml_dtypes' finfo knows all of them
+        info = _np.finfo(np_type) if np_type.__module__ == "numpy" else __import__("ml_dtypes").finfo(np_type)
         self.dtype = name
         self.bits = int(info.bits)
         self.eps = float(info.eps)
@@ -57,8 +42,8 @@ class iinfo:  # noqa: N801 - torch's spelling
     """Limits of an integer dtype (``torch.iinfo``): ``bits``, ``max``, ``min``, ``dtype``."""
 
     def __init__(self, type):  # noqa: A002 - torch's name
-        name = str(getattr(type, "dtype", type))
-        if name not in ("uint8", "int16", "int32", "int64", "uint32"):
+        name = dtype(str(getattr(type, "dtype", type)))
+        if name not in _NAMES.values() or name.is_floating_point:
             raise TypeError(f"iinfo: {name!r} is not an integer dtype; use finfo for floating-point types")
         info = _np.iinfo(name)
         self.dtype = name

@@ -34,24 +34,6 @@ COLLATE_ERROR = (
 )
 
 
-_FLOAT_BITS = {"float8_e4m3fn": 8, "float16": 16, "bfloat16": 16, "float32": 32, "float64": 64}
-
-
-def _stack_dtype(dtypes):
-    """The dtype torch's ``stack`` gives arrays of these dtypes, or None when they agree:
-    floats win over ints, the widest float wins (float16 + bfloat16 -> float32), ints promote
-    as NumPy's (int64 + float32 -> float32; uint8 + int16 -> int16)."""
-    dtypes = {str(d) for d in dtypes}
-    if len(dtypes) == 1:
-        return None
-    floats = [d for d in dtypes if d in _FLOAT_BITS]
-    if not floats:
-        return str(np.result_type(*dtypes))
-    widest = max(_FLOAT_BITS[d] for d in floats)
-    best = sorted(d for d in floats if _FLOAT_BITS[d] == widest)
-    return best[0] if len(best) == 1 else "float32"
-
-
 def _check_shapes(shapes):
     first = shapes[0]
     for i, s in enumerate(shapes):
@@ -87,8 +69,8 @@ def _collate_numpy_array(batch, collate_fn_map=None):
     elem = batch[0]
     if _STR_OR_OBJECT.search(elem.dtype.str) is not None:
         raise TypeError(COLLATE_ERROR.format(elem.dtype))
-    _check_shapes([a.shape for a in batch])
-    return _native.as_tensor(np.stack(batch), dtype=_stack_dtype(a.dtype for a in batch))
+    # each array shared (or copied, when it cannot be), then one stack with torch's promotion
+    return stack(batch)
 
 
 def _collate_numpy_scalar(batch, collate_fn_map=None):
