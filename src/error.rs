@@ -106,10 +106,11 @@ pub enum Error {
         to: &'static str,
     },
 
-    /// Share refused: the array has no elements.
+    /// No view plan for an array without elements ([`crate::share::share_plan`]); sharing it
+    /// (`share`, `to_tensor`) gives an empty tensor instead.
     #[error(
-        "empty array of shape {shape:?} cannot be shared (there is no memory to share); use \
-         Sharing::Copy (or Auto) to get an empty tensor"
+        "empty array of shape {shape:?} has no memory to plan a view of; share it (an empty \
+         tensor) or copy it"
     )]
     EmptyShare {
         /// Shape of the array.

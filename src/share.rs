@@ -168,6 +168,9 @@ pub fn share_plan(
     allow_readonly: bool,
 ) -> Result<(DType, ViewPlan)> {
     let dtype = check_shareable(a, dtype, device, allow_readonly)?;
+    if a.is_empty() {
+        return Err(Error::EmptyShare { shape: a.shape().to_vec() });
+    }
     Ok((dtype, plan_view(a)?))
 }
 
@@ -199,7 +202,9 @@ fn check_shareable(
         return Err(Error::NonCpuShare { device: crate::device::device_name(device) });
     }
     if a.is_empty() {
-        return Err(Error::EmptyShare { shape: a.shape().to_vec() });
+        // no memory: nothing can be copied or diverge, so byte order, strides, alignment and
+        // write access do not apply ([`share`] answers with an empty tensor)
+        return Ok(exact);
     }
     if a.byte_order() != ByteOrder::NATIVE {
         return Err(Error::ByteOrder { dtype: np.name(), order: a.byte_order().name() });
@@ -257,9 +262,14 @@ fn plan_view(a: &ArrayRef) -> Result<ViewPlan> {
     })
 }
 
-/// Share `a` as a candle tensor (no bytes copied), or say precisely why not.
+/// Share `a` as a candle tensor (no bytes copied), or say precisely why not. An empty array
+/// (a zero in its shape) has no memory to share: it gives an empty tensor of its shape and
+/// dtype, as `torch.from_numpy` does (nothing is copied, nothing can diverge).
 pub fn share(a: &ArrayRef, dtype: Option<DType>, device: &Device, allow_readonly: bool) -> Result<Tensor> {
     let dtype = check_shareable(a, dtype, device, allow_readonly)?;
+    if a.is_empty() {
+        return Ok(Tensor::zeros(a.shape(), dtype, &Device::Cpu)?);
+    }
     if let Some(exported) = a.owner().downcast_ref::<crate::export::TensorOwner>() {
         // our own export: the buffer is that tensor's storage, so a candle view of it is the
         // answer (adopting it again would hand one block to two owners)
@@ -284,6 +294,11 @@ pub fn share(a: &ArrayRef, dtype: Option<DType>, device: &Device, allow_readonly
 /// variable (a `Var` owns its storage and its layout is plain); anything else is refused with
 /// the reason, and `Sharing::Copy` makes an independent `Var`.
 pub fn share_var(a: &ArrayRef, dtype: Option<DType>, device: &Device, allow_readonly: bool) -> Result<Var> {
+    if a.is_empty() {
+        // as `share`: no memory, an empty variable
+        let dtype = check_shareable(a, dtype, device, allow_readonly)?;
+        return Ok(Var::zeros(a.shape(), dtype, &Device::Cpu)?);
+    }
     let (dtype, plan) = share_plan(a, dtype, device, allow_readonly)?;
     let refuse = |reason| Error::LayoutNotExpressible {
         shape: a.shape().to_vec(),

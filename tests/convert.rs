@@ -122,11 +122,16 @@ fn widening_dtypes_are_refused_for_share_and_widened_on_copy() {
 }
 
 #[test]
-fn empty_arrays_are_refused_for_share_and_copied_as_empty() {
+fn empty_arrays_share_as_empty_tensors_in_every_mode() {
+    // no memory to share: Share gives an empty tensor of the shape and dtype (torch.from_numpy
+    // does the same); the dtype checks still apply
     let a = f32_array(&[0, 3]);
-    let err = to_tensor(&a, Sharing::Share, &opts()).unwrap_err();
-    assert!(matches!(err, Error::EmptyShare { .. }), "{err:?}");
-    assert_refusal(&err, "empty array of shape [0, 3]");
+    let t = to_tensor(&a, Sharing::Share, &opts()).unwrap();
+    assert_eq!((t.dims(), t.dtype()), (&[0usize, 3][..], DType::F32));
+    let widening = to_tensor(&ArrayRef::from_vec(Vec::<i8>::new(), &[0]).unwrap(), Sharing::Share, &opts());
+    assert!(matches!(widening, Err(Error::Widening { .. })), "{widening:?}");
+    let v = candle_numpy::convert::to_var(&a, Sharing::Share, &opts()).unwrap();
+    assert_eq!(v.dims(), &[0, 3]);
     let t = to_tensor(&a, Sharing::Copy, &opts()).unwrap();
     assert_eq!(t.dims(), &[0, 3]);
     let t = to_tensor(&a, Sharing::Auto, &opts()).unwrap();

@@ -11,7 +11,7 @@ use candle_core::{DType, Tensor};
 use pyo3::exceptions::{PyIndexError, PyRuntimeError};
 use pyo3::prelude::*;
 use pyo3::pyclass::CompareOp;
-use pyo3::types::PyTuple;
+use pyo3::types::{IntoPyDict, PyTuple};
 
 use crate::tensor::{norm_axis, run, PyTensor};
 
@@ -437,6 +437,135 @@ impl PyTensor {
         Ok(self.result(out))
     }
 
+    /// Views of consecutive pieces along `dim` (`torch.split`): pieces of `split_size_or_sections`
+    /// elements (the last may be shorter), or of the sizes a list gives (they must sum to the
+    /// dimension's size).
+    #[pyo3(signature = (split_size_or_sections, dim=0))]
+    fn split<'py>(
+        &self,
+        py: Python<'py>,
+        split_size_or_sections: &Bound<'py, PyAny>,
+        dim: i64,
+    ) -> PyResult<Bound<'py, PyTuple>> {
+        let d = norm_axis(dim, self.inner.rank())?;
+        let n = self.inner.dims()[d];
+        let sizes: Vec<usize> = match split_size_or_sections.extract::<usize>() {
+            Ok(0) if n > 0 => {
+                return Err(pyo3::exceptions::PyValueError::new_err(
+                    "split: split_size must be positive for a non-empty dimension",
+                ))
+            }
+            Ok(size) => (0..n.div_ceil(size.max(1))).map(|k| size.min(n - k * size)).collect(),
+            Err(_) => {
+                let sections: Vec<usize> = split_size_or_sections.extract()?;
+                if sections.iter().sum::<usize>() != n {
+                    return Err(pyo3::exceptions::PyValueError::new_err(format!(
+                        "split: the sections {sections:?} must sum to the size of dimension {d} ({n})"
+                    )));
+                }
+                sections
+            }
+        };
+        self.pieces(py, d, &sizes)
+    }
+
+    /// `chunks` views of (nearly) equal size along `dim` (`torch.chunk`): each of
+    /// `ceil(size / chunks)` elements, the last shorter, fewer pieces when the size runs out.
+    #[pyo3(signature = (chunks, dim=0))]
+    fn chunk<'py>(&self, py: Python<'py>, chunks: usize, dim: i64) -> PyResult<Bound<'py, PyTuple>> {
+        if chunks == 0 {
+            return Err(pyo3::exceptions::PyValueError::new_err("chunk: chunks must be positive"));
+        }
+        let d = norm_axis(dim, self.inner.rank())?;
+        let n = self.inner.dims()[d];
+        let size = n.div_ceil(chunks).max(1);
+        let sizes: Vec<usize> = (0..n.div_ceil(size)).map(|k| size.min(n - k * size)).collect();
+        self.pieces(py, d, &sizes)
+    }
+
+    /// A copy of `data` with this tensor's dtype and device unless given (`t.new_tensor`).
+    #[pyo3(signature = (data, dtype=None, device=None, requires_grad=false))]
+    fn new_tensor(
+        &self,
+        data: &Bound<'_, PyAny>,
+        dtype: Option<&Bound<'_, PyAny>>,
+        device: Option<&Bound<'_, PyAny>>,
+        requires_grad: bool,
+    ) -> PyResult<PyTensor> {
+        let py = data.py();
+        let dtype = match dtype.filter(|d| !d.is_none()) {
+            Some(d) => d.clone(),
+            None => pyo3::types::PyString::new(py, self.dtype()).into_any(),
+        };
+        let device = match device.filter(|d| !d.is_none()) {
+            Some(d) => d.clone(),
+            None => pyo3::types::PyString::new(py, &self.device()).into_any(),
+        };
+        let mut out = crate::convert::tensor(data, Some(&dtype), Some(&device), requires_grad)?;
+        out.tf_rules = self.tf_rules;
+        Ok(out)
+    }
+
+    /// The sorted distinct elements (`torch.unique`), with `return_inverse` the index of each
+    /// element in them and with `return_counts` how often each occurs (both int64). candle has
+    /// no unique kernel: NumPy's runs on the tensor's memory (a host copy for a device tensor)
+    /// and the results come back on the tensor's device. `dim` is not supported.
+    #[pyo3(signature = (sorted=true, return_inverse=false, return_counts=false, dim=None))]
+    fn unique<'py>(
+        slf: &Bound<'py, Self>,
+        sorted: bool,
+        return_inverse: bool,
+        return_counts: bool,
+        dim: Option<i64>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let _ = sorted; // NumPy's unique is always sorted, which torch allows for sorted=False too
+        let py = slf.py();
+        if dim.is_some() {
+            return Err(pyo3::exceptions::PyValueError::new_err(
+                "unique(dim=...) is not supported; unique over all elements (dim=None) is",
+            ));
+        }
+        let this = slf.borrow();
+        let arr = slf.call_method1("numpy", (true,))?;
+        let kwargs =
+            [("return_inverse", return_inverse), ("return_counts", return_counts)].into_py_dict(py)?;
+        let found = py.import("numpy")?.call_method("unique", (arr,), Some(&kwargs))?;
+        let device = pyo3::types::PyString::new(py, &this.device()).into_any();
+        let back = |x: Bound<'py, PyAny>, dtype: Option<&str>| -> PyResult<Bound<'py, PyAny>> {
+            let dtype = dtype.map(|d| pyo3::types::PyString::new(py, d).into_any());
+            let t = crate::convert::convert(&x, candle_numpy::Sharing::Auto, dtype.as_ref(), Some(&device))?;
+            Ok(Bound::new(py, t.rules_of(&this))?.into_any())
+        };
+        if !return_inverse && !return_counts {
+            return back(found, None);
+        }
+        let parts = found.cast::<PyTuple>()?;
+        let mut out = vec![back(parts.get_item(0)?, None)?];
+        let mut i = 1;
+        if return_inverse {
+            // torch's inverse has the input's shape (NumPy 1.x flattens it)
+            let inv = parts.get_item(i)?.call_method1("reshape", (slf.getattr("shape")?,))?;
+            out.push(back(inv, Some("int64"))?);
+            i += 1;
+        }
+        if return_counts {
+            out.push(back(parts.get_item(i)?, Some("int64"))?);
+        }
+        Ok(PyTuple::new(py, out)?.into_any())
+    }
+
+    /// Always False: candle has no page-locked host memory (`pin_memory` is accepted and
+    /// has no effect).
+    fn is_pinned(&self) -> bool {
+        false
+    }
+
+    /// This tensor itself: candle has no page-locked host memory, so there is nothing to pin
+    /// (`DataLoader(pin_memory=True)` is accepted for the same reason).
+    fn pin_memory(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
     /// Refused: a candle storage has a fixed size (torch refuses too for memory shared with
     /// NumPy); make a new tensor (`t.new_zeros(...)`, `cn.torch.zeros(...)`) or `reshape`.
     #[pyo3(signature = (*sizes))]
@@ -528,6 +657,19 @@ impl PyTensor {
 }
 
 impl PyTensor {
+    /// Consecutive views along `d` of the given sizes (which sum to the dimension's size).
+    fn pieces<'py>(&self, py: Python<'py>, d: usize, sizes: &[usize]) -> PyResult<Bound<'py, PyTuple>> {
+        let mut start = 0;
+        let mut views = Vec::with_capacity(sizes.len());
+        for &len in sizes {
+            let v =
+                self.inner.narrow(d, start, len).map_err(|e| candle_numpy::python::to_pyerr(py, e.into()))?;
+            views.push(Bound::new(py, self.derived(v))?);
+            start += len;
+        }
+        PyTuple::new(py, views)
+    }
+
     /// `all` or `any` (a fresh uint8 mask, outside the graph as torch's bool results are).
     fn logical(&self, py: Python<'_>, dim: Option<i64>, keepdim: bool, any: bool) -> PyResult<PyTensor> {
         let d = dim.map(|d| norm_axis(d, self.inner.rank())).transpose()?;

@@ -171,3 +171,43 @@ def test_dlpack_helpers_and_refusals():
         x.__dlpack__(stream=object())
     with pytest.raises(BufferError, match="Unsupported device_type: 16"):
         x.__dlpack__(max_version=(1, 0), dl_device=(16, 0))
+
+
+def test_split_chunk_are_views_and_match_numpy():
+    a = np.arange(10.0)
+    t = T.from_numpy(a)
+    parts = t.split(4)
+    assert [p.tolist() for p in parts] == [x.tolist() for x in np.split(a, [4, 8])]
+    assert [p.shape[0] for p in t.split([2, 3, 5])] == [2, 3, 5]
+    parts[1][0] = -1.0  # views: the write reaches the array
+    assert a[4] == -1.0
+    assert [p.shape for p in T.zeros(2, 5).chunk(2, dim=1)] == [(2, 3), (2, 2)]
+    assert len(T.zeros(3).chunk(5)) == 3  # fewer pieces when the size runs out, as torch
+    with pytest.raises(ValueError, match="must sum to the size of dimension 0"):
+        t.split([2, 2])
+    with pytest.raises(ValueError, match="positive"):
+        t.split(0)
+
+
+def test_new_tensor_pinning_and_rng_state():
+    t = T.tensor([1.0], dtype=T.float64)
+    n = t.new_tensor([[1, 2], [3, 4]])
+    assert n.dtype == "float64" and n.tolist() == [[1.0, 2.0], [3.0, 4.0]]
+    assert t.new_tensor([1], dtype=T.int32).dtype == "int32"
+    assert not t.is_pinned() and t.pin_memory() is t
+    state = T.get_rng_state()
+    a = T.rand(5).tolist()
+    T.set_rng_state(state)
+    assert T.rand(5).tolist() == a
+
+
+def test_unique_matches_numpy():
+    t = T.tensor([[3, 1], [3, 2]])
+    u = t.unique()
+    assert u.tolist() == [1, 2, 3] and u.dtype == "int64"
+    u, inv, counts = t.unique(return_inverse=True, return_counts=True)
+    assert inv.shape == (2, 2) and inv.tolist() == [[2, 0], [2, 1]] and counts.tolist() == [1, 1, 2]
+    assert inv.dtype == "int64" and counts.dtype == "int64"
+    assert T.tensor([2.5, 2.5]).unique(return_counts=True)[1].tolist() == [2]
+    with pytest.raises(ValueError, match="dim"):
+        t.unique(dim=0)

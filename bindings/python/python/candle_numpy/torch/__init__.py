@@ -47,6 +47,7 @@ __all__ = [
     "eq",
     "finfo",
     "get_default_dtype",
+    "get_rng_state",
     "iinfo",
     "is_floating_point",
     "logical_not",
@@ -55,6 +56,7 @@ __all__ = [
     "numel",
     "randint",
     "randperm",
+    "set_rng_state",
     "stack",
     "t",
     "as_tensor",
@@ -346,6 +348,8 @@ def randint(low=0, high=None, size=None, *, generator=None, dtype=None, device=N
 
 
 Generator = _random.Generator
+get_rng_state = _random.get_rng_state
+set_rng_state = _random.set_rng_state
 
 
 def Storage(size):  # noqa: N802 - torch's name

@@ -16,6 +16,17 @@ def seed(value):
     _generator = _np.random.default_rng(_initial_seed)
 
 
+def get_rng_state():
+    """The global stream's state (``torch.get_rng_state``): NumPy's PCG64 state, a dict, for
+    ``set_rng_state`` (not torch's ByteTensor)."""
+    return _generator.bit_generator.state
+
+
+def set_rng_state(state):
+    """Restore the global stream to a state ``get_rng_state`` returned."""
+    _generator.bit_generator.state = state
+
+
 class Generator:
     """A random stream of its own (``torch.Generator``): ``manual_seed(s)`` reseeds it (and
     returns it), ``initial_seed()`` tells the seed; pass it as ``generator=``."""
