@@ -32,11 +32,12 @@ $(VENV_NP1)/.installed: $(REQ_NP1)
 	$(VENV_NP1)/bin/pip install --quiet --disable-pip-version-check -r $(REQ_NP1)
 	touch $@
 
-lint:
+lint: venv
 	cargo fmt --all --check
 	cargo clippy --all-targets --features s3 -- -D warnings
 	cargo clippy -p candle-numpy-python -p candle-numpy-example-model --all-targets -- -D warnings
 	RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --features s3
+	$(PY) -m ruff check --config bindings/python/pyproject.toml bindings/python/python bindings/python/tests bindings/python/tests_interop bindings/python/benches examples/python examples/python-extension/tests scripts
 
 # Unit, integration, property and doc tests (with the optional `s3` module, which the Python
 # package ships); benches run once each in test mode. The .npy

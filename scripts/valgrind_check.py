@@ -23,13 +23,13 @@ text = open(sys.argv[1]).read()
 blocks = re.split(r"\n==\d+== \n", text)
 counted, ignored = [], []
 for b in blocks:
-    lines = [l for l in b.splitlines() if re.match(r"==\d+== ", l)]
+    lines = [ln for ln in b.splitlines() if re.match(r"==\d+== ", ln)]
     if not lines:
         continue
     head = re.sub(r"^==\d+== ", "", lines[0])
     if not (INVALID.search(head) or "uninitialised" in head or "Syscall param" in head):
         continue
-    frames = [re.sub(r"^==\d+==\s+", "", l) for l in lines[1:] if re.search(r"(at|by) 0x", l)]
+    frames = [re.sub(r"^==\d+==\s+", "", ln) for ln in lines[1:] if re.search(r"(at|by) 0x", ln)]
     if any(OURS.search(f) for f in frames):
         counted.append(b)
     elif INVALID.search(head) and not (any(LOADER.search(f) for f in frames) or (frames and STRCMP.search(frames[0]))):

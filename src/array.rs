@@ -60,6 +60,10 @@ pub struct ArrayRef {
     /// The memory itself must never be written (false for a read-only view of writable
     /// memory, such as NumPy's `broadcast_to` of a writable array).
     memory_readonly: bool,
+    /// The memory is a private copy-on-write mapping: a write lands in this process's own
+    /// copy of the page, never in the file or in memory anyone else reads, so sharing it needs
+    /// no promise (see [`ArrayRef::is_copy_on_write`]).
+    copy_on_write: bool,
     buffer: Buffer,
     owner: Owner,
     /// Identity of the object that really owns the memory (for the adopting allocator).
@@ -193,6 +197,7 @@ impl ArrayRef {
             strides,
             readonly,
             memory_readonly: readonly,
+            copy_on_write: false,
             buffer,
             owner,
             owner_identity,
@@ -507,6 +512,22 @@ impl ArrayRef {
     pub fn with_writable_memory(mut self) -> ArrayRef {
         self.memory_readonly = false;
         self
+    }
+
+    /// Say that the memory is a private copy-on-write mapping (`npy::mmap`,
+    /// `safetensors::mmap`): the array stays read-only (this crate refuses writes through it,
+    /// as `np.load(mmap_mode="r")`), but a write that bypasses the check (candle's own
+    /// `slice_set`, `Var::set`) only dirties a private page, so sharing needs no opt-in.
+    pub(crate) fn into_copy_on_write(mut self) -> ArrayRef {
+        self.copy_on_write = true;
+        self
+    }
+
+    /// Whether the memory is a private copy-on-write mapping (see the field's meaning in
+    /// `npy::mmap`): shared without [`Options::allow_readonly`](crate::Options::allow_readonly),
+    /// since no write through a tensor can reach the file or crash.
+    pub fn is_copy_on_write(&self) -> bool {
+        self.copy_on_write
     }
 
     /// Whether the memory itself is read-only (see [`ArrayRef::with_writable_memory`]):

@@ -28,6 +28,36 @@ pub enum Sharing {
     Auto,
 }
 
+/// Whether a read-only array may be shared ([`Options::allow_readonly`]): a value only `unsafe`
+/// code can make granted, so `Options { device, ..Default::default() }` stays a safe literal
+/// while the opt-in stays a promise:
+///
+/// ```compile_fail
+/// use candle_numpy::{Options, ReadOnlyOptIn};
+/// // error[E0133]: call to unsafe function `ReadOnlyOptIn::granted` requires an unsafe block
+/// let opts = Options { allow_readonly: ReadOnlyOptIn::granted(), ..Options::default() };
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReadOnlyOptIn(bool);
+
+impl ReadOnlyOptIn {
+    /// Read-only arrays are refused (the default).
+    pub const REFUSED: ReadOnlyOptIn = ReadOnlyOptIn(false);
+
+    /// Read-only arrays may be shared.
+    ///
+    /// # Safety
+    /// As [`Options::allow_readonly`]: nothing may ever write the shared tensors' storage.
+    pub unsafe fn granted() -> Self {
+        ReadOnlyOptIn(true)
+    }
+
+    /// Whether the opt-in was granted.
+    pub fn is_granted(self) -> bool {
+        self.0
+    }
+}
+
 /// Target dtype and device of a conversion.
 ///
 /// ```
@@ -43,15 +73,18 @@ pub struct Options {
     pub dtype: Option<DType>,
     /// Where the tensor should live. Only the CPU can share.
     pub device: Device,
-    /// Whether a read-only array may be shared at all. Off by default: a Rust caller holding
-    /// the tensor could write through it (`Var::set`, in-place ops), so opting in is a promise
-    /// not to.
-    pub allow_readonly: bool,
+    /// Whether a read-only array may be shared at all: off by default, and only turned on
+    /// through the `unsafe` [`Options::allow_readonly`], because candle's own safe calls
+    /// (`Tensor::slice_set`, `inplace_op*`, `Var::set`) write a tensor's storage without asking,
+    /// and writing memory that is read-only crashes (a read-only map) or breaks what its owner
+    /// relies on (a Python `bytes` object). Memory-mapped files need no opt-in: they are
+    /// mapped copy-on-write (see [`ArrayRef::is_copy_on_write`](crate::ArrayRef::is_copy_on_write)).
+    pub allow_readonly: ReadOnlyOptIn,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { dtype: None, device: Device::Cpu, allow_readonly: false }
+        Options { dtype: None, device: Device::Cpu, allow_readonly: ReadOnlyOptIn::REFUSED }
     }
 }
 
@@ -66,10 +99,29 @@ impl Options {
         self.device = device;
         self
     }
-    /// Allow sharing read-only arrays (see the field).
-    pub fn allow_readonly(mut self, allow: bool) -> Self {
-        self.allow_readonly = allow;
+    /// Allow sharing read-only arrays as tensors.
+    ///
+    /// # Safety
+    /// No write may ever reach the shared tensors' storage while the array's memory is in use:
+    /// not through this crate (whose in-place writes check and refuse), and not through candle's
+    /// own safe writers (`Tensor::slice_set`, `inplace_op1/2/3`, `Var::from_tensor` of the
+    /// tensor followed by `Var::set` or an optimizer step), which do not check. The caller
+    /// upholds that for every tensor derived from the result that shares its storage (views,
+    /// reshapes, exports). The Python package does it by marking such tensors read-only and
+    /// checking that mark on every write path.
+    pub unsafe fn allow_readonly(mut self, allow: bool) -> Self {
+        self.allow_readonly = if allow {
+            // SAFETY: the caller's promise, passed on (this function's # Safety).
+            unsafe { ReadOnlyOptIn::granted() }
+        } else {
+            ReadOnlyOptIn::REFUSED
+        };
         self
+    }
+
+    /// Whether read-only arrays may be shared ([`Options::allow_readonly`]).
+    pub fn allows_readonly(&self) -> bool {
+        self.allow_readonly.is_granted()
     }
 }
 
@@ -94,9 +146,9 @@ impl Options {
 /// ```
 pub fn to_tensor(a: &ArrayRef, mode: Sharing, opts: &Options) -> Result<Tensor> {
     match mode {
-        Sharing::Share => share(a, opts.dtype, &opts.device, opts.allow_readonly),
+        Sharing::Share => share(a, opts),
         Sharing::Copy => copy(a, opts),
-        Sharing::Auto => match share(a, opts.dtype, &opts.device, opts.allow_readonly) {
+        Sharing::Auto => match share(a, opts) {
             Err(e) if e.is_share_refusal() => copy(a, opts),
             result => result,
         },
@@ -110,7 +162,7 @@ pub fn to_tensor(a: &ArrayRef, mode: Sharing, opts: &Options) -> Result<Tensor> 
 pub fn to_var(a: &ArrayRef, mode: Sharing, opts: &Options) -> Result<Var> {
     let shared = match mode {
         Sharing::Copy => None,
-        _ => match crate::share::share_var(a, opts.dtype, &opts.device, opts.allow_readonly) {
+        _ => match crate::share::share_var(a, opts) {
             Ok(v) => Some(v),
             Err(e) if mode == Sharing::Auto && e.is_share_refusal() => None,
             Err(e) => return Err(e),

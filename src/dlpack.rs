@@ -1040,7 +1040,8 @@ mod tests {
         let a = unsafe { import_versioned(p.as_ptr()) }.unwrap();
         assert!(a.is_readonly());
         assert!(to_tensor(&a, Sharing::Share, &Options::default()).is_err());
-        assert!(to_tensor(&a, Sharing::Share, &Options::default().allow_readonly(true)).is_ok());
+        // SAFETY: the shared tensor is dropped unread and unwritten.
+        assert!(to_tensor(&a, Sharing::Share, &unsafe { Options::default().allow_readonly(true) }).is_ok());
         // broadcasts are read-only without asking
         let b = Tensor::new(&[1f32, 2.], &Device::Cpu).unwrap().broadcast_as((3, 2)).unwrap();
         let p = versioned(export(&b, &ExportOptions::default()).unwrap());
@@ -1191,7 +1192,9 @@ mod tests {
             [[4., 8., 12.], [5., 9., 13.], [6., 10., 14.], [7., 11., 15.]]
         );
         // without the adopting allocator (not installed in unit tests) Share says so
-        let err = to_tensor(&a, Sharing::Share, &Options::default().allow_readonly(true)).unwrap_err();
+        // SAFETY: nothing is shared (no adopting allocator in unit tests).
+        let err =
+            to_tensor(&a, Sharing::Share, &unsafe { Options::default().allow_readonly(true) }).unwrap_err();
         assert!(matches!(err, Error::SharingUnavailable), "{err}");
         let clone = a.clone();
         drop(a);

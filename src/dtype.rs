@@ -191,7 +191,7 @@ impl NpDType {
             Error::UnsupportedDType {
                 dtype: format!("{dtype:?}"),
                 reason: "this candle dtype (a packed sub-byte float) has no NumPy twin; \
-                         convert with tensor.to_dtype(DType::F32) first",
+                         convert with tensor.to_dtype(DType::F32) (t.float() in Python) first",
                 supported: "U8, U32, I16, I32, I64, BF16, F16, F32, F64, F8E4M3",
             }
         })

@@ -27,11 +27,7 @@ use crate::error::{Error, Result};
 /// ```
 pub fn assign(dst: &Tensor, src: &Tensor) -> Result<()> {
     if crate::export::storage_is_read_only(dst) {
-        return Err(Error::ReadOnly {
-            operation: "in-place write",
-            fix: "this tensor shares read-only memory (a read-only array or memory map); write \
-                  into a copy (t.copy() in Rust, t.clone() in Python) instead",
-        });
+        return Err(Error::ReadOnly { operation: "in-place write", fix: crate::error::Fix::WriteIntoCopy });
     }
     if let Some(axis) = dst.dims().iter().zip(dst.stride()).position(|(&n, &s)| n > 1 && s == 0) {
         return Err(Error::ShapeMismatch {

@@ -53,6 +53,7 @@
 //! - [`device`]: `"cpu"` / `"cuda:N"` parsing, `cuda_if_available`.
 //! - [`dlpack`]: DLPack 1.1 export and import (zero-copy exchange with other frameworks).
 //! - [`data`]: the batching engine (order, shard, gather, prefetch) under both facades.
+//! - [`train`]: the framework-neutral training layer (optimizer steppers) under both facades.
 //! - [`distributed`]: data-parallel training (rank sharding, gradient all-reduce over MPI or NCCL).
 //! - [`torch`] / [`tf`]: PyTorch- and TensorFlow-style constructors and data loaders.
 //! - `remote` (feature `s3`): `.npy` / `.npz` / `.safetensors` from `s3://` URLs.
@@ -86,9 +87,10 @@ pub mod safetensors;
 pub mod share;
 pub mod tf;
 pub mod torch;
+pub mod train;
 
 pub use array::{ArrayRef, Buffer, Element, Owner};
-pub use convert::{to_tensor, to_var, Options, Sharing};
+pub use convert::{to_tensor, to_var, Options, ReadOnlyOptIn, Sharing};
 pub use dtype::{ByteOrder, NpDType};
 pub use error::{Error, Result};
 pub use export::{from_ndarray, shares_memory, to_ndarray};

@@ -579,18 +579,26 @@ pub fn load_with(path: impl AsRef<Path>, opts: &Options) -> Result<Tensor> {
     read_sized(&mut r, opts, Some(len)).map_err(|e| e.in_file(path))
 }
 
-/// Memory-map a `.npy` file read-only and describe its data as an [`ArrayRef`] (no copy).
+/// Memory-map a `.npy` file and describe its data as a read-only [`ArrayRef`] (no copy).
 ///
-/// The map stays alive as long as the array (or anything shared from it) does. Tensors are
-/// made from it with [`to_tensor`]: `Sharing::Copy` always works; `Sharing::Share` needs
-/// `Options::allow_readonly(true)` and the adopting allocator.
+/// The map stays alive as long as the array (or anything shared from it) does. It is a
+/// private copy-on-write map ([`ArrayRef::is_copy_on_write`]): this crate refuses writes
+/// through it, as `np.load(mmap_mode="r")` does, and a write that bypasses that check (candle's
+/// own `Tensor::slice_set` or `Var::set` on a shared tensor) changes a private copy of the page,
+/// never the file. Tensors are made from it with [`to_tensor`]: `Sharing::Copy` always works;
+/// `Sharing::Share` needs the adopting allocator (and no read-only opt-in).
+///
+/// Cost of copy-on-write: none until a page is written; the map counts toward the kernel's
+/// commit charge, which matters only under strict overcommit (`vm.overcommit_memory=2`).
 pub fn mmap(path: impl AsRef<Path>) -> Result<ArrayRef> {
     let path = path.as_ref();
     let file =
         File::open(path).map_err(|source| Error::Io { operation: "open", path: path.into(), source })?;
-    // SAFETY: the map is read-only. As with np.memmap, another process truncating the file
-    // while it is mapped is outside what we can guard against (it would fault, not corrupt).
-    let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|source| Error::Io {
+    // SAFETY: a private copy-on-write map: writes through it (candle's own safe writers can
+    // write any tensor's storage) land in this process's copies of the pages, never in the file,
+    // so no write can fault or change the file. As with np.memmap, another process truncating
+    // the file while it is mapped is outside what we can guard against (reads would fault).
+    let map = unsafe { memmap2::MmapOptions::new().map_copy(&file) }.map_err(|source| Error::Io {
         operation: "map",
         path: path.into(),
         source,
@@ -608,9 +616,10 @@ pub fn mmap(path: impl AsRef<Path>) -> Result<ArrayRef> {
     }
     let buffer = Buffer { ptr: map.as_ptr().wrapping_add(offset), len: h.data_len() };
     let strides = h.strides();
-    // SAFETY: the buffer lies inside the read-only map, which the owner (the Arc'd map) keeps
-    // alive; the array is marked read-only; bounds are checked again by from_raw_parts.
-    unsafe {
+    // SAFETY: the buffer lies inside the copy-on-write map (readable and writable), which the
+    // owner (the Arc'd map) keeps alive; the array is marked read-only (this crate refuses
+    // writes, as np.load(mmap_mode="r")); bounds are checked again by from_raw_parts.
+    let a = unsafe {
         ArrayRef::from_raw_parts(
             buffer.ptr,
             h.dtype,
@@ -621,7 +630,8 @@ pub fn mmap(path: impl AsRef<Path>) -> Result<ArrayRef> {
             buffer,
             Arc::new(map),
         )
-    }
+    }?;
+    Ok(a.into_copy_on_write())
 }
 
 /// How to lay out a written `.npy` file.

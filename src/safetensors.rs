@@ -15,9 +15,10 @@
 //! | [`save`] / [`serialize`] | a `.safetensors` file / its bytes | writes each tensor's bytes once (C-contiguous little-endian data straight from memory) |
 //! | [`read_metadata`] | the `__metadata__` strings | reads the header only |
 //!
-//! Memory-mapped tensors share the file's pages: they are read-only (the map is), so they are
-//! shared with `Options::allow_readonly(true)`, and writing through them is the caller's promise
-//! not to (the Python package refuses in-place writes on them). A tensor whose bytes are not
+//! Memory-mapped tensors share the file's pages. The map is private copy-on-write: the tensors
+//! are read-only to this crate (its in-place writes refuse, and the Python package's too), and
+//! a write that bypasses that check (candle's own `slice_set`, `Var::set`) changes a private
+//! copy of the page, never the file, and cannot fault. A tensor whose bytes are not
 //! aligned for its dtype, of a dtype candle only holds after widening (`BOOL`, `I8`, `U16`,
 //! `U64`), empty, or asked for on another device, is copied by `Sharing::Auto`.
 //!
@@ -404,7 +405,7 @@ fn open(path: &Path) -> Result<(File, u64)> {
     Ok((file, len))
 }
 
-/// A `.safetensors` file mapped read-only into memory, its header validated.
+/// A `.safetensors` file mapped into memory (private copy-on-write), its header validated.
 ///
 /// Arrays and tensors made from it keep the map alive; dropping the `MappedFile` does not
 /// invalidate them. As with `np.memmap`, another process truncating the file while it is
@@ -412,7 +413,7 @@ fn open(path: &Path) -> Result<(File, u64)> {
 pub struct MappedFile {
     path: PathBuf,
     header: Header,
-    map: Arc<memmap2::Mmap>,
+    map: Arc<memmap2::MmapMut>,
 }
 
 impl std::fmt::Debug for MappedFile {
@@ -425,13 +426,15 @@ impl std::fmt::Debug for MappedFile {
     }
 }
 
-/// Map a `.safetensors` file read-only (no tensor bytes are read); see [`MappedFile`].
+/// Map a `.safetensors` file (no tensor bytes are read); see [`MappedFile`].
 pub fn mmap(path: impl AsRef<Path>) -> Result<MappedFile> {
     let path = path.as_ref();
     let (file, _) = open(path)?;
-    // SAFETY: the map is read-only. As with np.memmap, another process truncating the file
-    // while it is mapped is outside what we can guard against (it would fault, not corrupt).
-    let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|source| Error::Io {
+    // SAFETY: a private copy-on-write map: writes through it (candle's own safe writers can
+    // write any tensor's storage) land in this process's copies of the pages, never in the file,
+    // so no write can fault or change the file. As with np.memmap, another process truncating
+    // the file while it is mapped is outside what we can guard against (reads would fault).
+    let map = unsafe { memmap2::MmapOptions::new().map_copy(&file) }.map_err(|source| Error::Io {
         operation: "map",
         path: path.into(),
         source,
@@ -477,7 +480,8 @@ impl MappedFile {
     /// allowed): `Share` fails on the first tensor that cannot be shared, `Auto` copies those,
     /// `Copy` copies all.
     pub fn tensors(&self, mode: Sharing, device: &Device) -> Result<Vec<(String, Tensor)>> {
-        let opts = Options::default().device(device.clone()).allow_readonly(true);
+        // no read-only opt-in: the arrays are over a private copy-on-write map
+        let opts = Options::default().device(device.clone());
         self.arrays()?
             .into_iter()
             .map(|(name, a)| {
@@ -495,9 +499,9 @@ impl MappedFile {
         let strides = c_strides(&t.shape, t.dtype.itemsize());
         // SAFETY: parse_header checked that the data section (data_start + data_len) is exactly
         // the rest of the map, and that [begin, end) lies inside it and holds the shape's bytes;
-        // the map is read-only and kept alive by the owner (an Arc of it); the array is marked
+        // the copy-on-write map is kept alive by the owner (an Arc of it); the array is marked
         // read-only; from_raw_parts checks the bounds again.
-        unsafe {
+        let a = unsafe {
             ArrayRef::from_raw_parts(
                 ptr,
                 t.dtype,
@@ -508,7 +512,8 @@ impl MappedFile {
                 buffer,
                 owner,
             )
-        }
+        }?;
+        Ok(a.into_copy_on_write())
     }
 }
 

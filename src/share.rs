@@ -18,6 +18,7 @@ use candle_core::op::BackpropOp;
 use candle_core::{CpuStorage, DType, Device, Storage, Tensor, Var};
 
 use crate::array::ArrayRef;
+use crate::convert::Options;
 use crate::dtype::{candle_name, candle_numpy_name, ByteOrder, Mapping};
 use crate::error::{Error, Result};
 
@@ -225,11 +226,11 @@ fn check_shareable(
             return Err(Error::Misaligned { address, align, dtype: np.name() });
         }
     }
-    if a.is_readonly() && !allow_readonly {
+    // a private copy-on-write map cannot be hurt by a write: no promise needed
+    if a.is_readonly() && !allow_readonly && !a.is_copy_on_write() {
         return Err(Error::ReadOnly {
             operation: "sharing as a writable tensor",
-            fix: "opt in with Options::allow_readonly(true) (the tensor must then never be \
-                  written), or use Sharing::Copy",
+            fix: crate::error::Fix::ShareReadOnly,
         });
     }
     Ok(exact)
@@ -265,8 +266,8 @@ fn plan_view(a: &ArrayRef) -> Result<ViewPlan> {
 /// Share `a` as a candle tensor (no bytes copied), or say precisely why not. An empty array
 /// (a zero in its shape) has no memory to share: it gives an empty tensor of its shape and
 /// dtype, as `torch.from_numpy` does (nothing is copied, nothing can diverge).
-pub fn share(a: &ArrayRef, dtype: Option<DType>, device: &Device, allow_readonly: bool) -> Result<Tensor> {
-    let dtype = check_shareable(a, dtype, device, allow_readonly)?;
+pub fn share(a: &ArrayRef, opts: &Options) -> Result<Tensor> {
+    let dtype = check_shareable(a, opts.dtype, &opts.device, opts.allows_readonly())?;
     if a.is_empty() {
         return Ok(Tensor::zeros(a.shape(), dtype, &Device::Cpu)?);
     }
@@ -293,7 +294,8 @@ pub fn share(a: &ArrayRef, dtype: Option<DType>, device: &Device, allow_readonly
 /// write straight into the array's memory. Only a whole C-contiguous foreign buffer can be a
 /// variable (a `Var` owns its storage and its layout is plain); anything else is refused with
 /// the reason, and `Sharing::Copy` makes an independent `Var`.
-pub fn share_var(a: &ArrayRef, dtype: Option<DType>, device: &Device, allow_readonly: bool) -> Result<Var> {
+pub fn share_var(a: &ArrayRef, opts: &Options) -> Result<Var> {
+    let (dtype, device, allow_readonly) = (opts.dtype, &opts.device, opts.allows_readonly());
     if a.is_empty() {
         // as `share`: no memory, an empty variable
         let dtype = check_shareable(a, dtype, device, allow_readonly)?;

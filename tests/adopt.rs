@@ -173,14 +173,12 @@ fn memory_mapped_npy_files_share_read_only() {
     let t = Tensor::arange(0f64, 600., &Device::Cpu).unwrap().reshape((20, 30)).unwrap();
     candle_numpy::npy::save(&path, &t).unwrap();
     let mapped = candle_numpy::npy::mmap(&path).unwrap();
-    let err = to_tensor(&mapped, Sharing::Share, &Options::default()).unwrap_err();
-    assert!(matches!(err, Error::ReadOnly { .. }), "read-only sharing is opt-in: {err:?}");
-    let shared = to_tensor(
-        &mapped.sliced(1, 5, 10, 1).unwrap(),
-        Sharing::Share,
-        &Options::default().allow_readonly(true),
-    )
-    .unwrap();
+    // read-only to this crate, but a private copy-on-write map: sharing needs no promise
+    assert!(mapped.is_readonly() && mapped.is_copy_on_write());
+    let shared =
+        to_tensor(&mapped.sliced(1, 5, 10, 1).unwrap(), Sharing::Share, &Options::default()).unwrap();
+    let err = candle_numpy::inplace::fill(&shared, 1.0).unwrap_err();
+    assert!(matches!(err, Error::ReadOnly { .. }), "this crate's writes still refuse: {err:?}");
     assert!(shares_memory(&shared, &mapped));
     assert_eq!(shared.dims(), &[20, 10]);
     assert_eq!(shared.to_dtype(DType::F64).unwrap().to_vec2::<f64>().unwrap()[2][0], 65.0);
@@ -270,7 +268,11 @@ fn a_var_over_foreign_memory_writes_through_set() {
 #[test]
 fn read_only_storage_is_read_only_through_every_view() {
     let (a, weak, ptr) = foreign(64);
-    let t = to_tensor(&a.into_readonly(), Sharing::Share, &Options::default().allow_readonly(true)).unwrap();
+    let err = share(&a.clone().into_readonly()).unwrap_err();
+    assert!(matches!(err, Error::ReadOnly { .. }), "read-only sharing is an unsafe opt-in: {err:?}");
+    // SAFETY: the test writes the tensor only through this crate's checked writers, which refuse.
+    let opts = unsafe { Options::default().allow_readonly(true) };
+    let t = to_tensor(&a.into_readonly(), Sharing::Share, &opts).unwrap();
     assert_eq!(storage_range(&t).unwrap().0, ptr, "shared, not copied");
     assert!(adopt::is_read_only(ptr, 256));
     let view = t.narrow(0, 8, 16).unwrap().reshape((4, 4)).unwrap().t().unwrap();
@@ -289,4 +291,69 @@ fn read_only_storage_is_read_only_through_every_view() {
     drop((t, view));
     assert!(!adopt::is_read_only(ptr, 256), "the record goes with the last tensor");
     assert!(weak.upgrade().is_none());
+}
+
+/// A write-only custom op: every element becomes `value` (what any third-party `InplaceOp1`
+/// could do to a tensor it is handed).
+struct FillOp(f32);
+
+impl candle_core::InplaceOp1 for FillOp {
+    fn name(&self) -> &'static str {
+        "fill"
+    }
+    fn cpu_fwd(&self, s: &mut candle_core::CpuStorage, _: &candle_core::Layout) -> candle_core::Result<()> {
+        match s {
+            candle_core::CpuStorage::F32(v) => v.iter_mut().for_each(|x| *x = self.0),
+            _ => candle_core::bail!("f32 only"),
+        }
+        Ok(())
+    }
+}
+
+/// The type-level promise of read-only memory: tensors over memory-mapped files come from a
+/// private copy-on-write map, so every *safe* candle call that writes a tensor's storage
+/// (`slice_set`, `inplace_op1`, `Var::set`, an optimizer step) neither faults nor reaches the
+/// file. With a read-only map (the old `Mmap::map`) each of these writes crashes the process
+/// with SIGSEGV.
+#[test]
+fn safe_writes_to_mapped_tensors_never_reach_the_file() {
+    use candle_nn::Optimizer as _;
+    let dir = tempfile::tempdir().unwrap();
+    let original = Tensor::arange(0f32, 64., &Device::Cpu).unwrap().reshape((8, 8)).unwrap();
+    let npy_path = dir.path().join("w.npy");
+    candle_numpy::npy::save(&npy_path, &original).unwrap();
+    let st_path = dir.path().join("w.safetensors");
+    candle_numpy::safetensors::save([("w", &original)], &st_path, None).unwrap();
+    let bytes_before = (std::fs::read(&npy_path).unwrap(), std::fs::read(&st_path).unwrap());
+
+    let mapped_npy = candle_numpy::npy::mmap(&npy_path).unwrap();
+    let st = candle_numpy::safetensors::mmap(&st_path).unwrap();
+    let mapped_st = st.array("w").unwrap().unwrap();
+    for (what, a) in [("npy", &mapped_npy), ("safetensors", &mapped_st)] {
+        assert!(a.is_readonly() && a.is_copy_on_write(), "{what}");
+        // 1. slice_set on a shared tensor
+        let t = to_tensor(a, Sharing::Share, &Options::default()).unwrap();
+        assert!(shares_memory(&t, a), "{what}: shared, not copied");
+        t.slice_set(&Tensor::full(-1f32, (1, 8), &Device::Cpu).unwrap(), 0, 3).unwrap();
+        assert_eq!(t.get(3).unwrap().to_vec1::<f32>().unwrap(), [-1f32; 8], "{what}: the write is seen");
+        // 2. a third-party in-place op
+        t.inplace_op1(&FillOp(7.0)).unwrap();
+        assert_eq!(t.flatten_all().unwrap().to_vec1::<f32>().unwrap(), [7f32; 64], "{what}");
+        // 3. a variable over the map: Var::set, then an optimizer step
+        let var = candle_numpy::to_var(a, Sharing::Share, &Options::default()).unwrap();
+        var.set(&Tensor::ones((8, 8), DType::F32, &Device::Cpu).unwrap()).unwrap();
+        let mut sgd = candle_nn::SGD::new(vec![var.clone()], 0.25).unwrap();
+        sgd.backward_step(&var.as_tensor().sqr().unwrap().sum_all().unwrap()).unwrap();
+        // d(w^2)/dw = 2w = 2: 1 - 0.25 * 2
+        assert_eq!(var.as_tensor().to_vec2::<f32>().unwrap()[0][0], 0.5, "{what}");
+        // 4. the safe mapped-file API hands out the same kind of tensors
+        if what == "safetensors" {
+            let t = st.tensors(Sharing::Share, &Device::Cpu).unwrap().remove(0).1;
+            t.inplace_op1(&FillOp(3.0)).unwrap();
+        }
+    }
+    // the files are untouched, byte for byte, and a fresh map reads the original values
+    assert_eq!((std::fs::read(&npy_path).unwrap(), std::fs::read(&st_path).unwrap()), bytes_before);
+    let fresh = candle_numpy::npy::load(&npy_path).unwrap();
+    assert_eq!(fresh.to_vec2::<f32>().unwrap(), original.to_vec2::<f32>().unwrap());
 }

@@ -64,7 +64,8 @@ fn misaligned_data_is_refused_with_the_address() {
     }
     let a = ArrayRef::from_bytes(bytes, offset, NpDType::Float32, ByteOrder::NATIVE, &[8], &[4]).unwrap();
     assert!(!a.is_aligned());
-    let err = to_tensor(&a, Sharing::Share, &opts().allow_readonly(true)).unwrap_err();
+    // SAFETY: nothing is shared (the call is refused for misalignment).
+    let err = to_tensor(&a, Sharing::Share, &unsafe { opts().allow_readonly(true) }).unwrap_err();
     assert!(matches!(err, Error::Misaligned { align: 4, dtype: "float32", .. }), "{err:?}");
     assert_refusal(&err, "misaligned");
     assert!(err.to_string().contains(&format!("{:#x}", a.data_ptr() as usize)));
@@ -173,7 +174,8 @@ fn read_only_arrays_need_an_explicit_opt_in() {
         msg.contains("read-only") && msg.contains("allow_readonly(true)") && msg.contains("Sharing::Copy"),
         "{msg}"
     );
-    let shared = to_tensor(&a, Sharing::Share, &opts().allow_readonly(true)).unwrap();
+    // SAFETY: the test only reads the shared tensor.
+    let shared = to_tensor(&a, Sharing::Share, &unsafe { opts().allow_readonly(true) }).unwrap();
     assert!(shares_memory(&shared, &a));
     assert_eq!(shared.dims(), &[4, 3]);
     assert_eq!(shared.stride(), &[0, 1]);
@@ -369,7 +371,8 @@ fn strides_that_are_not_whole_elements_copy_but_do_not_share() {
     let field = ArrayRef::from_bytes(bytes, 4, NpDType::Float64, ByteOrder::NATIVE, &[5], &[12]).unwrap();
     let t = to_tensor(&field, Sharing::Copy, &opts()).unwrap();
     assert_eq!(t.to_vec1::<f64>().unwrap(), [0.0, 1.5, 3.0, 4.5, 6.0]);
-    let err = to_tensor(&field, Sharing::Share, &opts().allow_readonly(true)).unwrap_err();
+    // SAFETY: nothing is shared (the call is refused for the stride).
+    let err = to_tensor(&field, Sharing::Share, &unsafe { opts().allow_readonly(true) }).unwrap_err();
     assert!(matches!(err, Error::StrideNotMultiple { axis: 0, stride: 12, itemsize: 8, .. }), "{err:?}");
     assert!(err.to_string().contains("not a multiple of the 8-byte item size"), "{err}");
 }

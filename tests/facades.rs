@@ -1,4 +1,5 @@
-//! The constructors of the torch and tf facades keep DESIGN.md §3's share-vs-copy contract.
+//! The constructors of the torch and tf facades keep the share-vs-copy contract of the README's
+//! semantics table (`from_numpy` shares or refuses, `as_tensor` shares when it can, `tensor` copies).
 
 use candle_core::{DType, Device};
 use candle_numpy::{shares_memory, tf, torch, ArrayRef, Error, Result};
@@ -23,10 +24,9 @@ fn torch_from_numpy_shares_or_refuses_and_as_tensor_falls_back() -> Result<()> {
     // A Vec-owned ArrayRef is foreign memory: sharing it needs the adopting allocator, which
     // this test binary does not install, so Share refuses and Auto copies.
     let a = array()?;
-    match torch::from_numpy(&a) {
-        Ok(t) => assert!(shares_memory(&t, &a)),
-        Err(e) => assert!(e.is_share_refusal(), "{e}"),
-    }
+    let err = torch::from_numpy(&a).unwrap_err();
+    assert!(matches!(err, candle_numpy::Error::SharingUnavailable), "{err}");
+    assert!(err.is_share_refusal() && err.to_string().contains("use Sharing::Copy (or Auto)"), "{err}");
     let t = torch::as_tensor(&a, None, None)?;
     assert_eq!(t.dims(), &[2, 3]);
     // a tensor's own memory always shares

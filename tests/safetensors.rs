@@ -104,7 +104,9 @@ fn files_written_here_align_every_tensor_for_sharing() {
     assert_eq!(mapped.header().data_start % 8, 0);
     for (name, view) in mapped.arrays().unwrap() {
         assert!(view.is_aligned(), "{name}");
-        let t = to_tensor(&view, Sharing::Share, &Options::default().allow_readonly(true)).unwrap();
+        // a copy-on-write map: no read-only opt-in needed
+        assert!(view.is_readonly() && view.is_copy_on_write());
+        let t = to_tensor(&view, Sharing::Share, &Options::default()).unwrap();
         assert!(shares_memory(&t, &view), "{name}");
     }
 }

@@ -281,7 +281,6 @@ def mlp_data(ctx, n):
 
 def mlp_check(batch, policy):
     def check(ctx):
-        np, cn = ctx.np, ctx.cn
         n = 512 if ctx.quick else 60000  # one MNIST-sized epoch
         x, y = mlp_data(ctx, n)
         loops = [_cn_keras, _cn_torch_loop] + ([_torch_loop] if ctx.torch is not None else [])

@@ -146,17 +146,15 @@ for xzf in "${tests[@]}"; do
     fi
     limit=$(left 120)
     rc=0
-    timeout "$limit" "$bin" --nocapture >"$LOG/rust-$name.log" 2>&1 || rc=$?
+    # the CUDA variants are #[ignore]d (no GPU on CI): here they run, and fail without a device
+    timeout "$limit" "$bin" --include-ignored --nocapture >"$LOG/rust-$name.log" 2>&1 || rc=$?
     secs=$(($(date +%s) - t0))
     summary=$(grep -E '^test result:' "$LOG/rust-$name.log" | tail -1 | sed 's/^test result: //; s/; finished in.*//')
     cuda_run=$(grep -cE '^test cuda::.* \.\.\. ok$' "$LOG/rust-$name.log" || true)
-    skipped=$(grep -c 'on CUDA: no CUDA device' "$LOG/rust-$name.log" || true)
     if ((rc == 124)); then
         row rust "$name" FAIL "timed out after ${limit} s (log: $LOG/rust-$name.log)" "$secs"
     elif ((rc != 0)); then
         row rust "$name" FAIL "exit $rc: ${summary:-no summary} $(grep -m3 -E '^test .* FAILED$' "$LOG/rust-$name.log" | tr '\n' ' ')" "$secs"
-    elif ((skipped > 0)); then
-        row rust "$name" FAIL "$skipped CUDA variants skipped with a GPU present" "$secs"
     else
         row rust "$name" ok "$summary; $cuda_run CUDA variants ran" "$secs"
     fi

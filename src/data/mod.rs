@@ -1,5 +1,6 @@
 //! The batching engine both facades translate to ([`torch::data`](crate::torch::data) and
-//! [`tf::data`](crate::tf::data)).
+//! [`tf::data`](crate::tf::data)), and the loader recipe they and Keras's `fit` share
+//! ([`Loader`]).
 //!
 //! A [`Pipeline`] is a [`Source`] (one tensor, a tuple or a dict of tensors whose first
 //! dimension is the sample axis, held as given: no copy of the dataset; or [`RowFile`]s, arrays
@@ -26,6 +27,7 @@
 pub mod column;
 pub mod fields;
 pub mod gather;
+pub mod loader;
 pub mod op;
 pub mod order;
 pub mod pipeline;
@@ -37,6 +39,7 @@ pub mod stream;
 
 pub use column::Column;
 pub use fields::{Batch, Fields};
+pub use loader::{Loader, LoaderSpec, Shard};
 pub use op::{Cardinality, Op};
 pub use order::Order;
 pub use pipeline::{Batches, Pipeline};

@@ -1,7 +1,7 @@
 //! Which process this is: rank and world size from the launcher's environment variables.
 
+use crate::data::{Op, Shard};
 use crate::error::{Error, Result};
-use crate::torch::data::DataLoader;
 
 /// Launchers and the variables they set: `(rank, world size, local rank)`, in the order they
 /// are tried. torchrun (and most PyTorch launchers) set the first; Open MPI's `mpirun` the
@@ -109,12 +109,19 @@ impl Ranks {
         self.rank == 0
     }
 
-    /// `loader` restricted to this rank ([`DataLoader::shard`]): every rank sees the same
-    /// per-epoch permutation and takes positions `rank, rank + world_size, ...` of it, so
-    /// batch `k` of every rank together are the samples of global batch `k` of the same loader
-    /// with `batch_size * world_size`.
-    pub fn shard(&self, loader: &DataLoader) -> Result<DataLoader> {
+    /// `loader` (the engine's [`Loader`](crate::data::Loader), torch's `DataLoader`, a
+    /// `tf.data` `Dataset`: anything that can [`Shard`]) restricted to this rank: every rank
+    /// sees the same per-epoch permutation and takes positions `rank, rank + world_size, ...` of
+    /// it, so batch `k` of every rank together are the samples of global batch `k` of the same
+    /// loader with `batch_size * world_size`.
+    pub fn shard<L: Shard>(&self, loader: &L) -> Result<L> {
         loader.shard(self.world_size, self.rank)
+    }
+
+    /// This rank's part of a pipeline as an engine op (`Op::Shard`), for pipelines built by
+    /// hand.
+    pub fn shard_op(&self) -> Op {
+        Op::Shard { num_shards: self.world_size as u64, index: self.rank as u64 }
     }
 }
 

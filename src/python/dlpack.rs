@@ -428,7 +428,13 @@ fn prefer_ndarray_root(obj: &Bound<'_, PyAny>, a: ArrayRef) -> ArrayRef {
 /// through NumPy (`np.from_dlpack(t)`, whose base capsule is seen through). One exception
 /// copies: memory some tensor already shares on behalf of another owner, handed back by a
 /// producer that hides which (`torch.from_dlpack(t)` of our tensor over a NumPy array).
-pub fn tensor_from_dlpack(obj: &Bound<'_, PyAny>) -> PyResult<(Tensor, bool)> {
+///
+/// # Safety
+/// When the returned flag is `true` the tensor shares memory the producer marked read-only:
+/// the caller must never write it (nor any tensor sharing its storage), including through
+/// candle's own unchecked writers (`slice_set`, `inplace_op*`, `Var::set`). The Python package
+/// marks such tensors read-only and checks that mark on every write path.
+pub unsafe fn tensor_from_dlpack(obj: &Bound<'_, PyAny>) -> PyResult<(Tensor, bool)> {
     let py = obj.py();
     release_parked(py);
     let capsule = if obj.is_instance_of::<PyCapsule>() {
@@ -471,7 +477,9 @@ pub fn tensor_from_dlpack(obj: &Bound<'_, PyAny>) -> PyResult<(Tensor, bool)> {
     };
     let readonly = a.is_readonly();
     let mode = if a.is_empty() { Sharing::Copy } else { Sharing::Share };
-    let opts = Options::default().allow_readonly(true);
+    // SAFETY: (allow_readonly) this function's own contract: a tensor returned with the
+    // read-only flag set is never written by the caller (see # Safety above).
+    let opts = unsafe { Options::default().allow_readonly(true) };
     let shared = crate::python::detach(py, || match to_tensor(&a, mode, &opts) {
         // The memory is already shared by a tensor on behalf of another owner, and the
         // producer hides which (torch.from_dlpack(t) of our tensor handed back through torch):

@@ -12,20 +12,21 @@
 //! └── FileFormatError(CandleNumpyError, ValueError)  malformed .npy / .npz / .safetensors
 //! ```
 //!
-//! An allocation failure is `MemoryError` (naming the size). I/O failures become `OSError` (`FileNotFoundError` where it applies; a missing object in
-//! object storage too, refused credentials `PermissionError`); a truncated object, a bad CSV cell
-//! and an undecodable image are `FileFormatError`. The message is always
-//! the error's Display text (what, which value, how to fix), never Debug.
+//! Which variant raises which class is [`Error::python_class`], an exhaustive mapping whose
+//! table is in [`crate::error`]'s docs (checked by a test there); a few variants raise built-in
+//! classes (`MemoryError`, `OSError`, `FileNotFoundError`, `PermissionError`, `RuntimeError`,
+//! `KeyboardInterrupt`). The message is always [`Error::render`] in Python's spelling (what,
+//! which value, how to fix), never Debug.
 
 use pyo3::exceptions::{
-    PyBufferError, PyException, PyFileNotFoundError, PyMemoryError, PyOSError, PyPermissionError,
-    PyRuntimeError, PyTypeError, PyValueError,
+    PyBufferError, PyException, PyFileNotFoundError, PyKeyboardInterrupt, PyMemoryError, PyOSError,
+    PyPermissionError, PyRuntimeError, PyTypeError, PyValueError,
 };
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyTuple, PyType};
 
-use crate::error::Error;
+use crate::error::{Error, Language, PythonClass};
 
 /// The exception classes, created once per interpreter.
 pub struct Classes {
@@ -132,95 +133,36 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     Ok(())
 }
 
-/// Which class an error maps to.
-fn class_of<'a>(c: &'a Classes, e: &Error) -> &'a Py<PyType> {
-    match e {
-        Error::UnsupportedDType { .. } | Error::DTypeMismatch { .. } => &c.dtype,
-        Error::Widening { .. } | Error::ShareCast { .. } => &c.share_dtype,
-        Error::NonCpuShare { .. }
-        | Error::NotOnCpu { .. }
-        | Error::CudaNotCompiled { .. }
-        | Error::CudaUnavailable { .. }
-        | Error::Distributed { .. } => &c.device,
-        Error::NpyFormat { .. }
-        | Error::SafetensorsFormat { .. }
-        | Error::Zip { .. }
-        | Error::RowsNotContiguous { .. }
-        | Error::RemoteTruncated { .. }
-        | Error::CsvCell { .. }
-        | Error::CsvFormat { .. }
-        | Error::ImageFormat { .. } => &c.file_format,
-        Error::DLPack { .. } => &c.dlpack,
-        Error::Candle(inner) => candle_class(c, inner),
-        // every other refusal of Sharing::Share
-        e if e.is_share_refusal() => &c.share,
-        _ => &c.shape,
-    }
-}
-
-fn candle_class<'a>(c: &'a Classes, e: &candle_core::Error) -> &'a Py<PyType> {
-    use candle_core::Error as E;
-    match e {
-        E::WithBacktrace { inner, .. } | E::Context { inner, .. } => candle_class(c, inner),
-        E::UnsupportedDTypeForOp(..) | E::DTypeMismatchBinaryOp { .. } | E::UnexpectedDType { .. } => {
-            &c.dtype
-        }
-        E::DeviceMismatchBinaryOp { .. } | E::NotCompiledWithCudaSupport | E::Cuda(_) => &c.device,
-        _ => &c.shape,
-    }
+/// The Python exception for an [`Error`]: the class of [`Error::python_class`] (an exhaustive
+/// mapping documented in [`crate::error`]) with the message rendered in Python's spelling
+/// ([`Error::render`]).
+pub fn to_pyerr(py: Python<'_>, e: Error) -> PyErr {
+    let msg = e.render(Language::Python);
+    let c = match classes(py) {
+        Ok(c) => c,
+        Err(err) => return err,
+    };
+    let ty = match e.python_class() {
+        PythonClass::DTypeError => c.dtype.bind(py).clone(),
+        PythonClass::ShapeError => c.shape.bind(py).clone(),
+        PythonClass::ShareError => c.share.bind(py).clone(),
+        PythonClass::ShareDTypeError => c.share_dtype.bind(py).clone(),
+        PythonClass::DeviceError => c.device.bind(py).clone(),
+        PythonClass::DLPackError => c.dlpack.bind(py).clone(),
+        PythonClass::FileFormatError => c.file_format.bind(py).clone(),
+        PythonClass::MemoryError => py.get_type::<PyMemoryError>(),
+        PythonClass::KeyboardInterrupt => py.get_type::<PyKeyboardInterrupt>(),
+        PythonClass::RuntimeError => py.get_type::<PyRuntimeError>(),
+        PythonClass::OSError => py.get_type::<PyOSError>(),
+        PythonClass::FileNotFoundError => py.get_type::<PyFileNotFoundError>(),
+        PythonClass::PermissionError => py.get_type::<PyPermissionError>(),
+    };
+    PyErr::from_type(ty, msg)
 }
 
 /// The message of a candle error without its backtrace.
 pub fn candle_message(e: &candle_core::Error) -> String {
-    match e {
-        candle_core::Error::WithBacktrace { inner, .. } => candle_message(inner),
-        other => other.to_string(),
-    }
-}
-
-/// The Rust API names in a message, respelled as the Python calls that do the same.
-fn python_spelling(msg: &str) -> String {
-    msg.replace(
-        "use Sharing::Copy (or Auto)",
-        "copy with cn.tensor(a) (or cn.as_tensor(a), which copies only when it must)",
-    )
-    .replace("Sharing::Copy", "cn.tensor(a)")
-    .replace("opt in with Options::allow_readonly(true) (the tensor must then never be written), or ", "")
-    .replace("tensor.to_dtype(DType::F32)", "t.float()")
-    .replace("call tensor.to_device(&Device::Cpu) first", "call t.cpu() first")
-    .replace("Dense::new(16).input_shape(&[10])", "Dense(16, input_shape=(10,))")
-    .replace("call build(&[10])", "call model.build((None, 10))")
-}
-
-/// Convert an [`Error`] into the matching Python exception (with its Display message).
-pub fn to_pyerr(py: Python<'_>, e: Error) -> PyErr {
-    if let Error::Io { source, .. } = &e {
-        let msg = e.to_string();
-        return if source.kind() == std::io::ErrorKind::NotFound {
-            PyFileNotFoundError::new_err(msg)
-        } else {
-            PyOSError::new_err(msg)
-        };
-    }
-    match &e {
-        Error::AllocationFailed { .. } => return PyMemoryError::new_err(e.to_string()),
-        Error::RemoteNotFound { .. } => return PyFileNotFoundError::new_err(e.to_string()),
-        Error::RemoteAccess { .. } => return PyPermissionError::new_err(e.to_string()),
-        Error::RemoteStore { .. } => return PyOSError::new_err(e.to_string()),
-        _ => {}
-    }
-    if let Error::NotCompiled { .. } = &e {
-        // Keras raises RuntimeError for a model used before compile()
-        return pyo3::exceptions::PyRuntimeError::new_err(python_spelling(&e.to_string()));
-    }
-    let msg = match &e {
-        Error::Candle(inner) => candle_message(inner),
-        other => python_spelling(&other.to_string()),
-    };
-    match classes(py) {
-        Ok(c) => PyErr::from_type(class_of(c, &e).bind(py).clone(), msg),
-        Err(err) => err,
-    }
+    crate::error::candle_message(e)
 }
 
 impl From<Error> for PyErr {

@@ -232,7 +232,7 @@ pub fn tensor_from_numpy(obj: &Bound<'_, PyAny>, mode: Sharing, opts: &Options) 
     let readonly = a.is_readonly();
     // Sharing is O(1): no point releasing the GIL. Copies release it.
     if mode != Sharing::Copy {
-        match crate::share::share(&a, opts.dtype, &opts.device, opts.allow_readonly) {
+        match crate::share::share(&a, opts) {
             Ok(t) => return Ok((t, readonly)),
             Err(e) if mode == Sharing::Auto && e.is_share_refusal() => {}
             Err(e) => return Err(to_pyerr(py, e)),

@@ -211,3 +211,9 @@ impl Dataset {
         &self.pipeline
     }
 }
+
+impl crate::data::Shard for Dataset {
+    fn shard(&self, num_shards: usize, index: usize) -> Result<Self> {
+        Dataset::shard(self, num_shards as u64, index as u64)
+    }
+}

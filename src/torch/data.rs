@@ -14,13 +14,11 @@
 //! # Ok::<(), candle_numpy::Error>(())
 //! ```
 
-use std::sync::atomic::{AtomicU64, Ordering};
-
 use candle_core::{Device, Tensor};
 
 use std::path::Path;
 
-use crate::data::{rng::random_seed, Batches, Column, Fields, Op, Pipeline, RowFile, Source};
+use crate::data::{rng::random_seed, Batches, Column, Fields, Loader, LoaderSpec, RowFile, Shard, Source};
 use crate::error::{Error, Result};
 
 /// `TensorDataset(*tensors)`: samples are the rows (first-dimension slices) of each tensor.
@@ -86,36 +84,18 @@ impl TensorDataset {
     }
 }
 
-/// `DataLoader(dataset, batch_size, shuffle, drop_last, seed)`.
+/// `DataLoader(dataset, batch_size, shuffle, drop_last, seed)`: torch's names over the engine's
+/// [`Loader`].
 ///
 /// Every [`iter`](DataLoader::iter) is a new epoch: with `shuffle`, a new permutation that is
 /// a pure function of (seed, epoch), so a given seed replays the same epochs in any run.
 /// [`shard`](DataLoader::shard) splits each epoch's order between ranks (as
 /// `DistributedSampler`, without padding); [`prefetch`](DataLoader::prefetch) gathers on a
 /// background thread.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct DataLoader {
-    pipeline: Pipeline,
+    loader: Loader,
     dataset: TensorDataset,
-    batch_size: usize,
-    shuffle: bool,
-    drop_last: bool,
-    seed: u64,
-    shard: Option<(u64, u64)>,
-    prefetch: usize,
-    epoch: AtomicU64,
-}
-
-impl Clone for DataLoader {
-    fn clone(&self) -> Self {
-        // the pipeline is already built: clone it rather than rebuild (and re-validate) it
-        DataLoader {
-            pipeline: self.pipeline.clone(),
-            dataset: self.dataset.clone(),
-            epoch: AtomicU64::new(self.epoch()),
-            ..*self
-        }
-    }
 }
 
 impl DataLoader {
@@ -129,60 +109,20 @@ impl DataLoader {
         seed: Option<u64>,
     ) -> Result<Self> {
         let seed = seed.unwrap_or_else(random_seed);
-        Self::build(&dataset, batch_size, shuffle, drop_last, seed, None, 0)
-    }
-
-    fn build(
-        dataset: &TensorDataset,
-        batch_size: usize,
-        shuffle: bool,
-        drop_last: bool,
-        seed: u64,
-        shard: Option<(u64, u64)>,
-        prefetch: usize,
-    ) -> Result<Self> {
-        if batch_size == 0 {
-            return Err(Error::InvalidArgument {
-                operation: "DataLoader",
-                argument: "batch_size",
-                value: "0".into(),
-                fix: "use a batch size of at least 1",
-            });
-        }
-        let mut p = Pipeline::new(dataset.source.clone());
-        if shuffle {
-            p = p.then(Op::Permute { seed, reshuffle_each_iteration: true })?;
-        }
-        if let Some((num_shards, index)) = shard {
-            p = p.then(Op::Shard { num_shards, index })?;
-        }
-        p = p.then(Op::Batch { size: batch_size as u64, drop_remainder: drop_last })?;
-        if prefetch > 0 {
-            p = p.then(Op::Prefetch { buffer: prefetch, autotune: false })?;
-        }
-        Ok(DataLoader {
-            pipeline: p,
-            dataset: dataset.clone(),
-            batch_size,
-            shuffle,
-            drop_last,
-            seed,
-            shard,
-            prefetch,
-            epoch: AtomicU64::new(0),
-        })
+        let spec = LoaderSpec { batch_size, shuffle, drop_last, seed, ..LoaderSpec::default() };
+        Ok(DataLoader { loader: Loader::new(dataset.source.clone(), spec)?, dataset })
     }
 
     /// This loader restricted to rank `rank` of `num_shards`: each epoch's order (the same
     /// permutation on every rank) is split so that position `p` goes to rank `p % num_shards`.
     /// The union over ranks is every sample exactly once per epoch.
     pub fn shard(&self, num_shards: usize, rank: usize) -> Result<Self> {
-        self.rebuild(Some((num_shards as u64, rank as u64)), self.prefetch)
+        Ok(DataLoader { loader: self.loader.shard(num_shards, rank)?, dataset: self.dataset.clone() })
     }
 
     /// This loader with gathers on a background thread, up to `depth` batches ahead (0: none).
     pub fn prefetch(&self, depth: usize) -> Self {
-        self.rebuild(self.shard, depth).expect("arguments were validated when this loader was built")
+        DataLoader { loader: self.loader.prefetch(depth), dataset: self.dataset.clone() }
     }
 
     /// This loader with every batch moved to `device` (`batch.to(device)` in a torch loop, done
@@ -200,85 +140,66 @@ impl DataLoader {
     /// # Ok::<(), candle_numpy::Error>(())
     /// ```
     pub fn to_device(&self, device: &Device) -> Self {
-        let mut c = self.clone();
-        c.pipeline = c.pipeline.to_device(device.clone());
-        c
+        DataLoader { loader: self.loader.to_device(device), dataset: self.dataset.clone() }
     }
 
     /// Where batches are delivered: the device set with [`to_device`](Self::to_device), else
     /// the dataset's.
     pub fn device(&self) -> Device {
-        match self.pipeline.device() {
-            Some(d) => d.clone(),
-            // a file column is read on the CPU
-            None => self.dataset.source.fields().tensors()[0]
-                .as_tensor()
-                .map_or(Device::Cpu, |t| t.device().clone()),
-        }
-    }
-
-    /// The same loader (same seed and epoch) with another shard / prefetch setting.
-    fn rebuild(&self, shard: Option<(u64, u64)>, prefetch: usize) -> Result<Self> {
-        let mut c = Self::build(
-            &self.dataset,
-            self.batch_size,
-            self.shuffle,
-            self.drop_last,
-            self.seed,
-            shard,
-            prefetch,
-        )?;
-        c.epoch = AtomicU64::new(self.epoch());
-        if let Some(device) = self.pipeline.device() {
-            c.pipeline = c.pipeline.to_device(device.clone());
-        }
-        Ok(c)
+        self.loader.device()
     }
 
     /// `len(loader)`: batches per epoch.
     pub fn len(&self) -> usize {
-        match self.pipeline.cardinality() {
-            crate::data::Cardinality::Finite(n) => n as usize,
-            _ => unreachable!("a DataLoader has no repeat"),
-        }
+        self.loader.len()
     }
 
     /// Whether an epoch yields no batch.
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.loader.is_empty()
     }
 
     /// The next epoch: a new order when shuffling. Batches are `Vec<Tensor>` in the dataset's
     /// tensor order.
     pub fn iter(&self) -> DataLoaderIter {
-        let epoch = self.epoch.fetch_add(1, Ordering::Relaxed);
-        DataLoaderIter { batches: self.pipeline.iter(epoch) }
+        DataLoaderIter { batches: self.loader.iter() }
     }
 
     /// The epoch the next [`iter`](Self::iter) will run.
     pub fn epoch(&self) -> u64 {
-        self.epoch.load(Ordering::Relaxed)
+        self.loader.epoch()
     }
 
     /// Set the epoch the next [`iter`](Self::iter) runs (as `DistributedSampler.set_epoch`), so
     /// every rank can agree on it.
     pub fn set_epoch(&self, epoch: u64) {
-        self.epoch.store(epoch, Ordering::Relaxed);
+        self.loader.set_epoch(epoch);
     }
 
     /// The seed in use (the one given, or the one picked).
     pub fn seed(&self) -> u64 {
-        self.seed
+        self.loader.spec().seed
     }
 
     /// Samples per batch.
     pub fn batch_size(&self) -> usize {
-        self.batch_size
+        self.loader.spec().batch_size
     }
 
     /// The dataset.
     pub fn dataset(&self) -> &TensorDataset {
         &self.dataset
+    }
+
+    /// The engine loader underneath.
+    pub fn loader(&self) -> &Loader {
+        &self.loader
+    }
+}
+
+impl Shard for DataLoader {
+    fn shard(&self, num_shards: usize, index: usize) -> Result<Self> {
+        DataLoader::shard(self, num_shards, index)
     }
 }
 

@@ -55,7 +55,13 @@ pub fn convert(
         _ => None,
     };
     let device = parse_device(device)?;
-    let opts = Options { dtype, device: device.clone(), allow_readonly: true };
+    // SAFETY: (allow_readonly) a read-only array is shared only into a PyTensor marked read-only
+    // (`PyTensor::new(t, readonly)` below), and every Python write path checks that mark
+    // (`PyTensor::read_only`: in-place ops, `__setitem__`, `copy_`, exports as writable NumPy or
+    // DLPack); optimizers only step variables, which `requires_grad` makes as fresh copies.
+    // tests/test_readonly_writes.py tries each path.
+    let mut opts = unsafe { Options::default().allow_readonly(true) }.device(device.clone());
+    opts.dtype = dtype;
 
     // our own tensors
     if let Ok(t) = data.cast::<PyTensor>() {
@@ -131,7 +137,9 @@ pub fn convert(
     // DLPack producers (torch, jax, cupy, ...): shared through the capsule, then cast, moved or
     // copied as the mode asks
     let via_dlpack = if has("__dlpack__") && has("__dlpack_device__") {
-        match candle_numpy::python::dlpack::tensor_from_dlpack(data) {
+        // SAFETY: a read-only import goes into a PyTensor marked read-only, and every Python write
+        // path checks that mark (`PyTensor::read_only`); tests/test_readonly_writes.py tries each.
+        match unsafe { candle_numpy::python::dlpack::tensor_from_dlpack(data) } {
             Ok(found) => Some(found),
             // a layout or device DLPack cannot share: Copy/Auto go through NumPy below
             Err(e) if mode != Sharing::Share && (has("__array__") || has("__array_interface__")) => {

@@ -33,7 +33,9 @@ use crate::tensor::PyTensor;
 ///     42.0
 #[pyfunction]
 pub fn from_dlpack(x: &Bound<'_, PyAny>) -> PyResult<PyTensor> {
-    let (t, readonly) = tensor_from_dlpack(x)?;
+    // SAFETY: a read-only import goes into a PyTensor marked read-only, and every Python write
+    // path checks that mark (`PyTensor::read_only`); tests/test_readonly_writes.py tries each.
+    let (t, readonly) = unsafe { tensor_from_dlpack(x) }?;
     Ok(PyTensor::new(t, readonly))
 }
 

@@ -52,7 +52,11 @@ pub fn load_npy(
         Some(d) if !d.is_none() => Some(crate::dtype::parse(d)?),
         _ => None,
     };
-    let opts = Options { dtype, allow_readonly: true, ..Options::default() };
+    // a copy-on-write map: shared without the read-only opt-in (see npy::mmap)
+    let opts = match dtype {
+        Some(d) => Options::default().dtype(d),
+        None => Options::default(),
+    };
     if mmap {
         let a = detach(py, || npy::mmap(&path)).map_err(|e| to_pyerr(py, e))?;
         if dtype.is_none() {

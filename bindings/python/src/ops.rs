@@ -326,6 +326,7 @@ impl PyTensor {
         Ok(self.result(run(py, move || matmul(&a, &b))?))
     }
 
+    /// `t.relu()`: `max(t, 0)` elementwise, a new tensor in the tensor's dtype (integers too).
     fn relu(&self, py: Python<'_>) -> PyResult<PyTensor> {
         self.unary(py, Tensor::relu)
     }
@@ -333,6 +334,7 @@ impl PyTensor {
     fn sigmoid(&self, py: Python<'_>) -> PyResult<PyTensor> {
         self.unary(py, |t| candle_nn::ops::sigmoid(&floating(t)?))
     }
+    /// `t.tanh()`: hyperbolic tangent elementwise, a new tensor; integer inputs give float32.
     fn tanh(&self, py: Python<'_>) -> PyResult<PyTensor> {
         self.unary(py, |t| floating(t)?.tanh())
     }
@@ -348,15 +350,20 @@ impl PyTensor {
             }
         }
     }
+    /// `t.exp()`: `e ** t` elementwise, a new tensor; integer inputs give float32.
     fn exp(&self, py: Python<'_>) -> PyResult<PyTensor> {
         self.unary(py, |t| floating(t)?.exp())
     }
+    /// `t.log()`: natural logarithm elementwise, a new tensor; integer inputs give float32.
     fn log(&self, py: Python<'_>) -> PyResult<PyTensor> {
         self.unary(py, |t| floating(t)?.log())
     }
+    /// `t.abs()` (also `abs(t)`): absolute value elementwise, a new tensor in the tensor's
+    /// dtype (integers too).
     fn abs(&self, py: Python<'_>) -> PyResult<PyTensor> {
         self.unary(py, Tensor::abs)
     }
+    /// `t.sqrt()`: square root elementwise, a new tensor; integer inputs give float32.
     fn sqrt(&self, py: Python<'_>) -> PyResult<PyTensor> {
         self.unary(py, |t| floating(t)?.sqrt())
     }

@@ -1,18 +1,14 @@
-//! The native half of `cn.torch.optim`: candle-nn's optimizers (`AdamW`, `SGD`) stepping the
-//! leaf variables of a torch-style model from their `.grad`s.
-//!
-//! torch's `Adam(weight_decay=w)` adds `w * param` to the gradient (L2), while `AdamW` decays
-//! the weights directly; candle-nn implements the latter, so `Adam` runs candle-nn's `AdamW`
-//! with no decay on L2-adjusted gradients. candle-nn's `SGD` has no momentum; the momentum
-//! buffer (torch's formula: `b = momentum * b + g`, step along `b`) is kept here and handed
-//! to candle-nn's `SGD` as the gradient.
+//! The native half of `cn.torch.optim`: the engine's [`Stepper`] (`candle_numpy::train`)
+//! stepping the leaf variables of a torch-style model from their `.grad`s, with torch's
+//! conventions: SGD momentum as torch keeps it (`b = momentum * b + g`, step along `b`),
+//! `SGD`/`Adam` weight decay as an L2 term on the gradient, `AdamW`'s decoupled.
 
 use candle_numpy::python::detach;
+use candle_numpy::train::{MomentumStyle, OptimizerConfig, Stepper, WeightDecay};
 use std::sync::Arc;
 
 use candle_core::backprop::GradStore;
 use candle_core::{Tensor, Var};
-use candle_nn::{AdamW, Optimizer, ParamsAdamW, SGD};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyList;
@@ -20,37 +16,25 @@ use pyo3::types::PyList;
 use crate::autograd::GradSlot;
 use crate::tensor::PyTensor;
 
-enum Inner {
-    Sgd { opt: SGD, momentum: f64, buffers: Vec<Option<Tensor>> },
-    AdamW(AdamW),
-}
-
-/// `Optimizer(kind, params, lr, beta1, beta2, eps, weight_decay, momentum)`: `kind` is "sgd",
-/// "adam" or "adamw". `cn.torch.optim` wraps it with torch's signatures.
+/// `Optimizer(kind, params, lr, beta1, beta2, eps, weight_decay, momentum, nesterov)`: `kind` is
+/// "sgd", "adam" or "adamw". `cn.torch.optim` wraps it with torch's signatures.
 #[pyclass(module = "candle_numpy._native", name = "Optimizer")]
 pub struct PyOptimizer {
-    params: Vec<(Var, Arc<GradSlot>)>,
-    inner: Inner,
-    /// L2 penalty added to the gradients (torch's `SGD`/`Adam` weight_decay).
-    l2: f64,
+    /// The parameters and their `.grad` slots, in the order given.
+    vars: Vec<Var>,
+    slots: Vec<Arc<GradSlot>>,
+    stepper: Stepper,
 }
 
-/// A finite, non-negative hyper-parameter (NaN fails too).
-fn non_negative(x: f64) -> bool {
-    x.is_finite() && x >= 0.0
-}
-
-fn check_unit(name: &str, value: f64) -> PyResult<()> {
-    if !(0.0..1.0).contains(&value) {
-        return Err(PyValueError::new_err(format!("invalid {name}: {value}; it must be in [0, 1)")));
-    }
-    Ok(())
+fn value_error(e: candle_numpy::Error) -> PyErr {
+    // the engine's range checks name the argument and the fix; torch raises ValueError
+    PyValueError::new_err(e.render(candle_numpy::error::Language::Python))
 }
 
 #[pymethods]
 impl PyOptimizer {
     #[new]
-    #[pyo3(signature = (kind, params, lr, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0, momentum=0.0))]
+    #[pyo3(signature = (kind, params, lr, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0, momentum=0.0, nesterov=false))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         kind: &str,
@@ -61,21 +45,39 @@ impl PyOptimizer {
         eps: f64,
         weight_decay: f64,
         momentum: f64,
+        nesterov: bool,
     ) -> PyResult<Self> {
-        if !non_negative(lr) {
-            return Err(PyValueError::new_err(format!("invalid learning rate: {lr}; it must be >= 0")));
-        }
-        if !(non_negative(eps) && non_negative(weight_decay) && non_negative(momentum)) {
-            return Err(PyValueError::new_err(format!(
-                "invalid eps {eps}, weight_decay {weight_decay} or momentum {momentum}; each must be >= 0"
-            )));
-        }
-        check_unit("beta1", beta1)?;
-        check_unit("beta2", beta2)?;
+        let config = match kind {
+            "sgd" => OptimizerConfig::Sgd {
+                lr,
+                momentum,
+                nesterov,
+                style: MomentumStyle::Torch,
+                weight_decay: WeightDecay::L2(weight_decay),
+            },
+            "adam" | "adamw" => OptimizerConfig::Adam {
+                lr,
+                beta1,
+                beta2,
+                eps,
+                weight_decay: if kind == "adam" {
+                    WeightDecay::L2(weight_decay)
+                } else {
+                    WeightDecay::Decoupled(weight_decay)
+                },
+            },
+            other => {
+                return Err(PyValueError::new_err(format!(
+                    "unknown optimizer kind {other:?}; use \"sgd\", \"adam\" or \"adamw\""
+                )))
+            }
+        };
+        config.validate("optimizer").map_err(value_error)?;
         if params.is_empty() {
             return Err(PyValueError::new_err("optimizer got an empty parameter list"));
         }
         let mut vars = Vec::with_capacity(params.len());
+        let mut slots = Vec::with_capacity(params.len());
         for (i, p) in params.iter().enumerate() {
             let t = p.cast::<PyTensor>().map_err(|_| {
                 PyTypeError::new_err(format!(
@@ -94,93 +96,51 @@ impl PyOptimizer {
             // a Var over the same tensor (no copy: the tensor is a variable already)
             let var =
                 Var::from_tensor(&t.inner).map_err(|e| candle_numpy::python::to_pyerr(p.py(), e.into()))?;
-            vars.push((var, slot));
+            vars.push(var);
+            slots.push(slot);
         }
-        let list: Vec<Var> = vars.iter().map(|(v, _)| v.clone()).collect();
-        let mk = |e: candle_core::Error| candle_numpy::python::to_pyerr(params.py(), e.into());
-        let (inner, l2) = match kind {
-            "sgd" => {
-                let buffers = vec![None; list.len()];
-                (Inner::Sgd { opt: SGD::new(list, lr).map_err(mk)?, momentum, buffers }, weight_decay)
-            }
-            "adam" | "adamw" => {
-                let decoupled = if kind == "adamw" { weight_decay } else { 0.0 };
-                let cfg = ParamsAdamW { lr, beta1, beta2, eps, weight_decay: decoupled };
-                let l2 = if kind == "adam" { weight_decay } else { 0.0 };
-                (Inner::AdamW(AdamW::new(list, cfg).map_err(mk)?), l2)
-            }
-            other => {
-                return Err(PyValueError::new_err(format!(
-                    "unknown optimizer kind {other:?}; use \"sgd\", \"adam\" or \"adamw\""
-                )))
-            }
-        };
-        Ok(PyOptimizer { params: vars, inner, l2 })
+        let stepper = Stepper::new(config, vars.clone()).map_err(value_error)?;
+        Ok(PyOptimizer { vars, slots, stepper })
     }
 
     /// The learning rate used by the next `step()`.
     #[getter]
     fn get_lr(&self) -> f64 {
-        match &self.inner {
-            Inner::Sgd { opt, .. } => opt.learning_rate(),
-            Inner::AdamW(opt) => opt.learning_rate(),
-        }
+        self.stepper.learning_rate()
     }
 
     #[setter]
     fn set_lr(&mut self, lr: f64) -> PyResult<()> {
-        if !non_negative(lr) {
+        if !(lr.is_finite() && lr >= 0.0) {
             return Err(PyValueError::new_err(format!("invalid learning rate: {lr}; it must be >= 0")));
         }
-        match &mut self.inner {
-            Inner::Sgd { opt, .. } => opt.set_learning_rate(lr),
-            Inner::AdamW(opt) => opt.set_learning_rate(lr),
-        }
+        self.stepper.set_learning_rate(lr);
         Ok(())
     }
 
     /// Update every parameter that has a `.grad` (parameters without one are skipped, as in
     /// torch). Runs without the GIL.
     fn step(&mut self, py: Python<'_>) -> PyResult<()> {
-        let grads: Vec<(Var, Option<Tensor>)> = self
-            .params
-            .iter()
-            .map(|(v, slot)| (v.clone(), slot.lock().unwrap_or_else(|p| p.into_inner()).clone()))
-            .collect();
-        let l2 = self.l2;
-        let inner = &mut self.inner;
-        detach(py, move || -> candle_core::Result<()> {
+        let grads: Vec<Option<Tensor>> =
+            self.slots.iter().map(|slot| slot.lock().unwrap_or_else(|p| p.into_inner()).clone()).collect();
+        let (vars, stepper) = (&self.vars, &mut self.stepper);
+        detach(py, move || -> candle_numpy::Result<()> {
             let mut store = GradStore::default();
-            for (i, (var, g)) in grads.into_iter().enumerate() {
-                let Some(mut g) = g else { continue };
-                if l2 != 0.0 {
-                    g = (g + (var.as_tensor() * l2)?)?;
+            for (var, g) in vars.iter().zip(grads) {
+                if let Some(g) = g {
+                    store.insert(var.as_tensor(), g);
                 }
-                if let Inner::Sgd { momentum, buffers, .. } = inner {
-                    if *momentum != 0.0 {
-                        let b = match buffers[i].take() {
-                            Some(b) => ((b * *momentum)? + g)?,
-                            None => g,
-                        };
-                        buffers[i] = Some(b.clone());
-                        g = b;
-                    }
-                }
-                store.insert(var.as_tensor(), g);
             }
-            match inner {
-                Inner::Sgd { opt, .. } => opt.step(&store),
-                Inner::AdamW(opt) => opt.step(&store),
-            }
+            stepper.step(&store)
         })
-        .map_err(|e| candle_numpy::python::to_pyerr(py, e.into()))
+        .map_err(|e| candle_numpy::python::to_pyerr(py, e))
     }
 
     /// Clear every parameter's `.grad` (torch's default `set_to_none=True`), or fill with
     /// zeros when `set_to_none=False`.
     #[pyo3(signature = (set_to_none=true))]
     fn zero_grad(&self, py: Python<'_>, set_to_none: bool) -> PyResult<()> {
-        for (_, slot) in &self.params {
+        for slot in &self.slots {
             let mut s = slot.lock().unwrap_or_else(|p| p.into_inner());
             if set_to_none {
                 *s = None;
@@ -193,6 +153,6 @@ impl PyOptimizer {
 
     /// Number of parameters.
     fn __len__(&self) -> usize {
-        self.params.len()
+        self.slots.len()
     }
 }

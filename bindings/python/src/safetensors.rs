@@ -123,7 +123,8 @@ pub fn load_safetensors<'py>(
             return Ok(tensors.into_iter().map(|(name, t)| (name, t, false)).collect());
         }
         let mapped = st::mmap(&path)?;
-        let opts = Options::default().device(device.clone()).allow_readonly(true);
+        // a copy-on-write map: no read-only opt-in needed (see safetensors::MappedFile)
+        let opts = Options::default().device(device.clone());
         mapped
             .arrays()?
             .into_iter()

@@ -124,12 +124,9 @@ impl PyTensor {
             )));
         }
         if self.read_only() {
-            return Err(Error::ReadOnly {
-                operation: op,
-                fix: "this tensor shares read-only memory (a read-only array or a broadcast); \
-                      write into t.clone() instead",
-            }
-            .into());
+            return Err(
+                Error::ReadOnly { operation: op, fix: candle_numpy::error::Fix::WriteIntoCopy }.into()
+            );
         }
         Ok(())
     }
@@ -331,6 +328,7 @@ impl PyTensor {
         candle_numpy::device::device_name(self.inner.device())
     }
 
+    /// Number of dimensions, `len(t.shape)` (0 for a 0-d tensor).
     #[getter]
     fn ndim(&self) -> usize {
         self.inner.rank()
@@ -535,11 +533,16 @@ impl PyTensor {
         Ok(self.derived(out))
     }
 
+    /// `t.cpu()`: this tensor on the CPU. A CPU tensor comes back sharing its memory (no
+    /// copy); a CUDA tensor is copied to host memory.
     fn cpu(&self, py: Python<'_>) -> PyResult<PyTensor> {
         let t = self.inner.clone();
         Ok(self.derived(run(py, move || t.to_device(&Device::Cpu))?))
     }
 
+    /// `t.cuda(device=None)`: this tensor on CUDA device `device` (an int, default 0): a copy,
+    /// or the same memory when it is on that device already. Raises `cn.DeviceError` when
+    /// this build has no CUDA or the device cannot be opened.
     #[pyo3(signature = (device=None))]
     fn cuda(&self, py: Python<'_>, device: Option<usize>) -> PyResult<PyTensor> {
         let dev = candle_numpy::device::parse(&format!("cuda:{}", device.unwrap_or(0)))?;
@@ -547,21 +550,33 @@ impl PyTensor {
         Ok(self.derived(run(py, move || t.to_device(&dev))?))
     }
 
+    /// `t.float()` is `t.to("float32")`: a converted copy (kept in the autograd graph), or
+    /// this tensor's memory, shared without a copy, when it is float32 already.
     fn float(&self, py: Python<'_>) -> PyResult<PyTensor> {
         self.cast(py, DType::F32)
     }
+    /// `t.double()` is `t.to("float64")`: a converted copy, or shared memory when the
+    /// tensor is float64 already.
     fn double(&self, py: Python<'_>) -> PyResult<PyTensor> {
         self.cast(py, DType::F64)
     }
+    /// `t.half()` is `t.to("float16")`: a converted copy, or shared memory when the tensor
+    /// is float16 already.
     fn half(&self, py: Python<'_>) -> PyResult<PyTensor> {
         self.cast(py, DType::F16)
     }
+    /// `t.bfloat16()` is `t.to("bfloat16")`: a converted copy, or shared memory when the
+    /// tensor is bfloat16 already.
     fn bfloat16(&self, py: Python<'_>) -> PyResult<PyTensor> {
         self.cast(py, DType::BF16)
     }
+    /// `t.long()` is `t.to("int64")`: a converted copy (floats truncate toward zero), or
+    /// shared memory when the tensor is int64 already.
     fn long(&self, py: Python<'_>) -> PyResult<PyTensor> {
         self.cast(py, DType::I64)
     }
+    /// `t.int()` is `t.to("int32")`: a converted copy (floats truncate toward zero), or
+    /// shared memory when the tensor is int32 already.
     fn int(&self, py: Python<'_>) -> PyResult<PyTensor> {
         self.cast(py, DType::I32)
     }
@@ -583,6 +598,8 @@ impl PyTensor {
         Py::new(py, slf.derived(out))
     }
 
+    /// Whether the layout is C-contiguous (row-major, no gaps). Transposes, permutations and
+    /// slices of part of each row (`t[:, 1:3]`) are not; `contiguous()` gives one that is.
     fn is_contiguous(&self) -> bool {
         self.inner.is_contiguous()
     }

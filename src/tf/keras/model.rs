@@ -7,11 +7,10 @@ use candle_core::backprop::GradStore;
 use candle_core::{DType, Device, Tensor, Var};
 
 use crate::data::rng::{derive, random_seed, Rng};
-use crate::data::{Batches, Cardinality, Fields};
+use crate::data::{Batches, Cardinality, Fields, Loader, LoaderSpec, Source};
 use crate::distributed::Strategy;
 use crate::error::{Error, Result};
 use crate::tf::data::Dataset;
-use crate::torch::data::{DataLoader, TensorDataset};
 
 use super::activation::Activation;
 use super::history::{FitOptions, History, HistoryParams};
@@ -20,9 +19,10 @@ use super::losses::Loss;
 use super::metrics::Metric;
 use super::mixed_precision::{LossScaler, Policy};
 use super::network::{Kind, Network};
-use super::optimizers::{Optimizer, Stepper};
+use super::optimizers::Optimizer;
 use super::progress::Progress;
 use super::tracker::Tracker;
+use crate::train::Stepper;
 
 // keys under the model seed for its independent random streams
 const INIT_STREAM: u64 = 0;
@@ -584,7 +584,7 @@ impl Sequential {
     /// wants: `(n, units)`, `(n,)` for one unit, class indices `(n,)` for
     /// `sparse_categorical_crossentropy`; integer labels are cast to f32).
     ///
-    /// Mini-batches come from the project's data engine (a [`DataLoader`] over the prepared
+    /// Mini-batches come from the project's data engine (a [`Loader`] over the prepared
     /// `(x, y)`: one gather per tensor per batch, a seeded permutation per epoch when
     /// `shuffle`). `x` is cast to the compute dtype and `y` prepared once, not per batch.
     /// Returns the per-epoch [`History`].
@@ -617,7 +617,7 @@ impl Sequential {
         let seed = opts.seed.unwrap_or_else(|| derive(self.seed, &[SHUFFLE_STREAM, self.fits]));
         self.fits += 1;
         let samples = train.0.dim(0)?;
-        let dataset = TensorDataset::new(vec![train.0, train.1])?;
+        let source = Source::new(Fields::Tuple(vec![train.0, train.1]))?;
         // under a strategy, batch_size is the global batch (as Keras under tf.distribute):
         // every process takes its share of each global batch from the same permutation
         let ranks = opts.strategy.ranks();
@@ -636,7 +636,9 @@ impl Sequential {
                 (opts.strategy.broadcast_u64(seed, &self.device)?, opts.batch_size / world)
             }
         };
-        let mut loader = DataLoader::new(dataset, local_batch, opts.shuffle, false, Some(seed))?;
+        let spec =
+            LoaderSpec { batch_size: local_batch, shuffle: opts.shuffle, seed, ..LoaderSpec::default() };
+        let mut loader = Loader::new(source, spec)?;
         if ranks.world_size > 1 {
             loader = ranks.shard(&loader)?;
         }
@@ -917,8 +919,8 @@ fn dataset_pair(batch: Vec<Tensor>) -> Result<(Tensor, Tensor)> {
 
 /// Where each epoch's batches come from.
 enum Epochs<'a> {
-    /// Prepared tensors through a DataLoader (a new order per `iter`).
-    Loader(&'a DataLoader),
+    /// Prepared tensors through the engine's loader (a new order per `iter`).
+    Loader(&'a Loader),
     /// A user dataset: a new iteration per epoch, or `steps` batches of one continuing one.
     Dataset { dataset: &'a Dataset, continuing: Option<(Batches, usize)> },
 }
@@ -930,7 +932,7 @@ impl Epochs<'_> {
 
     fn next_epoch(&mut self) -> Box<dyn Iterator<Item = Result<Vec<Tensor>>> + '_> {
         match self {
-            Epochs::Loader(loader) => Box::new(loader.iter()),
+            Epochs::Loader(loader) => Box::new(loader.iter().map(|b| b.map(Fields::into_tensors))),
             Epochs::Dataset { continuing: Some((batches, steps)), .. } => {
                 Box::new(batches.by_ref().take(*steps).map(|b| b.map(Fields::into_tensors)))
             }

@@ -1,10 +1,11 @@
-//! Optimizers by Keras name and with Keras's defaults, run by candle-nn where it can.
+//! Optimizers by Keras name and with Keras's defaults, stepped by the engine's
+//! [`train::Stepper`](crate::train::Stepper) (the same stepper as `cn.torch.optim`).
 //!
 //! | Keras | here | runs on |
 //! | --- | --- | --- |
-//! | `"adam"`, `Adam(learning_rate=1e-3, beta_1=0.9, beta_2=0.999, epsilon=1e-7)` | [`Optimizer::Adam`] | `candle_nn::AdamW` with `weight_decay = 0` |
-//! | `"adamw"`, `AdamW(..., weight_decay=0.004)` | [`Optimizer::AdamW`] | `candle_nn::AdamW` (decoupled decay `w -= lr * wd * w`, as Keras) |
-//! | `"sgd"`, `SGD(learning_rate=0.01, momentum=0.0, nesterov=False)` | [`Optimizer::Sgd`] | `candle_nn::SGD`; with momentum, [`SgdMomentum`] (candle-nn's SGD has none) |
+//! | `"adam"`, `Adam(learning_rate=1e-3, beta_1=0.9, beta_2=0.999, epsilon=1e-7)` | [`Optimizer::Adam`] | the engine's Adam (candle-nn's `AdamW` with no decay) |
+//! | `"adamw"`, `AdamW(..., weight_decay=0.004)` | [`Optimizer::AdamW`] | the engine's Adam with decoupled decay (`w -= lr * wd * w`, as Keras) |
+//! | `"sgd"`, `SGD(learning_rate=0.01, momentum=0.0, nesterov=False)` | [`Optimizer::Sgd`] | the engine's SGD with [`MomentumStyle::Keras`](crate::train::MomentumStyle::Keras) |
 //!
 //! candle-nn's Adam puts `epsilon` outside the square root of the bias-corrected second
 //! moment (`m_hat / (sqrt(v_hat) + eps)`), as PyTorch; Keras folds the bias corrections into
@@ -13,11 +14,10 @@
 use std::fmt;
 use std::str::FromStr;
 
-use candle_core::backprop::GradStore;
 use candle_core::Var;
-use candle_nn::Optimizer as _;
 
 use crate::error::{Error, Result};
+use crate::train::Stepper;
 
 /// An optimizer configuration (`optimizer="adam"` or `Adam(learning_rate=...)`).
 ///
@@ -154,38 +154,41 @@ impl Optimizer {
         Ok(())
     }
 
-    /// The candle optimizer for `vars`.
+    /// The engine's configuration for this optimizer: Keras's momentum formula, Adam without
+    /// decay, AdamW with decoupled decay.
+    pub fn config(&self) -> crate::train::OptimizerConfig {
+        use crate::train::{MomentumStyle, OptimizerConfig, WeightDecay};
+        match *self {
+            Optimizer::Adam { learning_rate, beta_1, beta_2, epsilon } => OptimizerConfig::Adam {
+                lr: learning_rate,
+                beta1: beta_1,
+                beta2: beta_2,
+                eps: epsilon,
+                weight_decay: WeightDecay::None,
+            },
+            Optimizer::AdamW { learning_rate, beta_1, beta_2, epsilon, weight_decay } => {
+                OptimizerConfig::Adam {
+                    lr: learning_rate,
+                    beta1: beta_1,
+                    beta2: beta_2,
+                    eps: epsilon,
+                    weight_decay: WeightDecay::Decoupled(weight_decay),
+                }
+            }
+            Optimizer::Sgd { learning_rate, momentum, nesterov } => OptimizerConfig::Sgd {
+                lr: learning_rate,
+                momentum,
+                nesterov: nesterov && momentum > 0.0,
+                style: MomentumStyle::Keras,
+                weight_decay: WeightDecay::None,
+            },
+        }
+    }
+
+    /// The engine's stepper for `vars`.
     pub(crate) fn build(&self, vars: Vec<Var>) -> Result<Stepper> {
         self.validate()?;
-        Ok(match *self {
-            Optimizer::Adam { learning_rate, beta_1, beta_2, epsilon } => {
-                let p = candle_nn::ParamsAdamW {
-                    lr: learning_rate,
-                    beta1: beta_1,
-                    beta2: beta_2,
-                    eps: epsilon,
-                    weight_decay: 0.0,
-                };
-                Stepper::AdamW(candle_nn::AdamW::new(vars, p)?)
-            }
-            Optimizer::AdamW { learning_rate, beta_1, beta_2, epsilon, weight_decay } => {
-                let p = candle_nn::ParamsAdamW {
-                    lr: learning_rate,
-                    beta1: beta_1,
-                    beta2: beta_2,
-                    eps: epsilon,
-                    weight_decay,
-                };
-                Stepper::AdamW(candle_nn::AdamW::new(vars, p)?)
-            }
-            Optimizer::Sgd { learning_rate, momentum: 0.0, .. } => {
-                Stepper::Sgd(candle_nn::SGD::new(vars, learning_rate)?)
-            }
-            Optimizer::Sgd { learning_rate, momentum, nesterov } => Stepper::Momentum(SgdMomentum::new(
-                vars,
-                ParamsSgdMomentum { learning_rate, momentum, nesterov },
-            )?),
-        })
+        Stepper::new(self.config(), vars)
     }
 }
 
@@ -215,98 +218,6 @@ impl FromStr for Optimizer {
 
 crate::tf::keras::try_from_str!(Optimizer);
 
-/// A built optimizer over the model's variables.
-#[derive(Debug)]
-pub(crate) enum Stepper {
-    AdamW(candle_nn::AdamW),
-    Sgd(candle_nn::SGD),
-    Momentum(SgdMomentum),
-}
-
-impl Stepper {
-    pub(crate) fn step(&mut self, grads: &GradStore) -> Result<()> {
-        match self {
-            Stepper::AdamW(o) => o.step(grads)?,
-            Stepper::Sgd(o) => o.step(grads)?,
-            Stepper::Momentum(o) => o.step(grads)?,
-        }
-        Ok(())
-    }
-
-    pub(crate) fn learning_rate(&self) -> f64 {
-        match self {
-            Stepper::AdamW(o) => o.learning_rate(),
-            Stepper::Sgd(o) => o.learning_rate(),
-            Stepper::Momentum(o) => o.learning_rate(),
-        }
-    }
-
-    pub(crate) fn set_learning_rate(&mut self, lr: f64) {
-        match self {
-            Stepper::AdamW(o) => o.set_learning_rate(lr),
-            Stepper::Sgd(o) => o.set_learning_rate(lr),
-            Stepper::Momentum(o) => o.set_learning_rate(lr),
-        }
-    }
-}
-
-/// Hyper-parameters of [`SgdMomentum`].
-#[derive(Debug, Clone, Copy)]
-pub struct ParamsSgdMomentum {
-    /// Step size.
-    pub learning_rate: f64,
-    /// Velocity decay.
-    pub momentum: f64,
-    /// Nesterov momentum.
-    pub nesterov: bool,
-}
-
-/// SGD with momentum, Keras's formulation (`v = momentum * v - lr * g; w += v`, Nesterov:
-/// `w += momentum * v - lr * g`). Written here because candle-nn's `SGD` has no momentum;
-/// it implements candle-nn's `Optimizer` trait so it slots in beside `SGD` and `AdamW`.
-#[derive(Debug)]
-pub struct SgdMomentum {
-    vars: Vec<(Var, Var)>,
-    params: ParamsSgdMomentum,
-}
-
-impl candle_nn::Optimizer for SgdMomentum {
-    type Config = ParamsSgdMomentum;
-
-    fn new(vars: Vec<Var>, params: ParamsSgdMomentum) -> candle_core::Result<Self> {
-        let vars = vars
-            .into_iter()
-            .filter(|v| v.dtype().is_float())
-            .map(|v| {
-                let velocity = Var::zeros(v.shape(), v.dtype(), v.device())?;
-                Ok((v, velocity))
-            })
-            .collect::<candle_core::Result<_>>()?;
-        Ok(SgdMomentum { vars, params })
-    }
-
-    fn step(&mut self, grads: &GradStore) -> candle_core::Result<()> {
-        let ParamsSgdMomentum { learning_rate: lr, momentum, nesterov } = self.params;
-        for (w, v) in &self.vars {
-            let Some(g) = grads.get(w) else { continue };
-            let step = (g * -lr)?;
-            let next_v = ((v.as_tensor() * momentum)? + &step)?;
-            let delta = if nesterov { ((&next_v * momentum)? + step)? } else { next_v.clone() };
-            w.set(&(w.as_tensor() + delta)?)?;
-            v.set(&next_v)?;
-        }
-        Ok(())
-    }
-
-    fn learning_rate(&self) -> f64 {
-        self.params.learning_rate
-    }
-
-    fn set_learning_rate(&mut self, lr: f64) {
-        self.params.learning_rate = lr;
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -315,14 +226,12 @@ mod tests {
     #[test]
     fn momentum_matches_keras_formula() -> Result<()> {
         let w = Var::new(&[1.0f32], &Device::Cpu)?;
-        let mut opt = SgdMomentum::new(
-            vec![w.clone()],
-            ParamsSgdMomentum { learning_rate: 0.1, momentum: 0.9, nesterov: false },
-        )?;
+        let mut opt =
+            Optimizer::Sgd { learning_rate: 0.1, momentum: 0.9, nesterov: false }.build(vec![w.clone()])?;
         // loss = w^2 / 2, grad = w: v1 = -0.1, w1 = 0.9; v2 = -0.09 - 0.09 = -0.18, w2 = 0.72
         for _ in 0..2 {
             let loss = (w.as_tensor().sqr()? * 0.5)?.sum_all()?;
-            opt.backward_step(&loss)?;
+            opt.step(&loss.backward()?)?;
         }
         let got = w.as_tensor().to_vec1::<f32>()?[0];
         assert!((got - 0.72).abs() < 1e-6, "{got}");

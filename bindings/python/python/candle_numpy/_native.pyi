@@ -230,6 +230,7 @@ class Optimizer:
     def __init__(
         self, kind: Literal["sgd", "adam", "adamw"], params: list, lr: float, beta1: float = 0.9,
         beta2: float = 0.999, eps: float = 1e-8, weight_decay: float = 0.0, momentum: float = 0.0,
+        nesterov: bool = False,
     ) -> None: ...
     @property
     def lr(self) -> float: ...

@@ -53,7 +53,6 @@ Not ported, and why:
 """
 
 import collections
-import functools
 import math
 import tempfile
 from collections import Counter

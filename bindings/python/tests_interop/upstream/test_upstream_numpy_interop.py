@@ -39,7 +39,6 @@ import pytest
 
 from upstream_support import (
     assert_equal,
-    dtype_name,
     get_dtype,
     is_cn,
     make_tensor,
@@ -486,7 +485,7 @@ class TestNumPyInterop:
                 (np_array.flatten()[0], np_array.flatten()[0].item()),
             ):
                 assert_equal(t, a)
-                if dtype_name_ == "complex64" and torch.is_tensor(t) and type(a) == np.complex64:
+                if dtype_name_ == "complex64" and torch.is_tensor(t) and type(a) is np.complex64:
                     # upstream notes the imaginary part is dropped here (pytorch#43579)
                     assert not (t == a)
                 else:

@@ -1,6 +1,7 @@
-"""``cn.torch.optim``: torch's optimizer classes over candle-nn's optimizers.
+"""``cn.torch.optim``: torch's optimizer classes over the engine's optimizer stepper.
 
-The update itself is candle-nn's (``AdamW``, ``SGD``) and runs natively without the GIL; these
+The update itself is ``candle_numpy::train::Stepper``'s (the one Keras's ``fit`` uses too, with
+torch's conventions selected) and runs natively without the GIL; these
 classes keep torch's signatures, ``param_groups`` (so learning-rate schedules that write
 ``group["lr"]`` work) and ``zero_grad``.
 
@@ -40,6 +41,7 @@ class Optimizer:
             eps=float(self.defaults.get("eps", 1e-8)),
             weight_decay=float(self.defaults.get("weight_decay", 0.0)),
             momentum=float(self.defaults.get("momentum", 0.0)),
+            nesterov=bool(self.defaults.get("nesterov", False)),
         )
         self.param_groups = [dict(self.defaults, params=params)]
 
@@ -63,10 +65,15 @@ class Optimizer:
 
 
 class SGD(Optimizer):
-    """``torch.optim.SGD(params, lr=1e-3, momentum=0, weight_decay=0)``."""
+    """``torch.optim.SGD(params, lr=1e-3, momentum=0, weight_decay=0, nesterov=False)`` (torch's
+    momentum buffer ``b = momentum * b + g``; weight decay as an L2 term on the gradient)."""
 
-    def __init__(self, params, lr=1e-3, momentum=0.0, weight_decay=0.0):
-        super().__init__(params, "sgd", {"lr": lr, "momentum": momentum, "weight_decay": weight_decay})
+    def __init__(self, params, lr=1e-3, momentum=0.0, weight_decay=0.0, nesterov=False):
+        super().__init__(
+            params,
+            "sgd",
+            {"lr": lr, "momentum": momentum, "weight_decay": weight_decay, "nesterov": nesterov},
+        )
 
 
 class Adam(Optimizer):

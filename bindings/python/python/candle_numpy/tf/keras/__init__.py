@@ -52,7 +52,7 @@ class Sequential:
         input_shape = None
         if layers and isinstance(layers[0], _layers_input()):
             input_shape = layers.pop(0).shape
-        specs = [_spec(l) for l in layers]
+        specs = [_spec(layer) for layer in layers]
         if input_shape is not None:
             if not specs:
                 raise ValueError("Sequential([Input(...)]) needs at least one layer after the Input")
@@ -136,6 +136,8 @@ class Sequential:
         print_fn(self._native.summary())
 
     def count_params(self):
+        """The number of weights (every element of every kernel and bias). Builds the model
+        first when its input shape is known; raises ``cn.ShapeError`` when it is not."""
         self._ensure_built()
         return self._native.count_params()
 
@@ -162,19 +164,27 @@ class Sequential:
 
     @property
     def input_shape(self):
+        """The input shape with the batch axis as ``None``, e.g. ``(None, 784)``; ``None``
+        until known (from ``Input``/``input_shape=``, ``build`` or a first ``fit``/``predict``)."""
         s = self._native.input_shape
         return None if s is None else (None, *s)
 
     @property
     def output_shape(self):
+        """The output shape with the batch axis as ``None``, e.g. ``(None, 10)``. Needs the
+        weights (see ``built``): raises ``cn.ShapeError`` before the model is built."""
         return (None, *self._native.output_shape)
 
     @property
     def built(self):
+        """Whether the weights exist: after ``build``, a first ``fit``/``predict``/``evaluate``,
+        or a call that needs them (``summary``, ``count_params``, ...) once the input shape is
+        known."""
         return self._native.built
 
     @property
     def dtype_policy(self):
+        """The dtype policy's name: "float32", "mixed_float16" or "mixed_bfloat16"."""
         return self._native.dtype_policy
 
 

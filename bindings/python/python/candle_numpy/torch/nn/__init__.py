@@ -99,15 +99,20 @@ class Module:
             yield p
 
     def named_modules(self, prefix=""):
+        """``(name, module)`` pairs: this module (named ``prefix``) and then every submodule,
+        depth first, with dotted names ("0", "block.fc1"). Unlike torch, a module reachable
+        twice is yielded twice."""
         yield prefix, self
         for name, mod in self._modules.items():
             yield from mod.named_modules(f"{prefix}.{name}" if prefix else name)
 
     def modules(self):
+        """This module and every submodule, depth first (``named_modules`` without names)."""
         for _, m in self.named_modules():
             yield m
 
     def children(self):
+        """An iterator over the direct submodules, in the order they were assigned."""
         return iter(self._modules.values())
 
     def train(self, mode=True):
@@ -121,6 +126,8 @@ class Module:
         return self.train(False)
 
     def zero_grad(self, set_to_none=True):
+        """Clear every parameter's ``.grad``: set it to ``None`` (the default, as torch), or
+        with ``set_to_none=False`` zero it in place (a missing grad stays ``None``)."""
         for p in self.parameters():
             if set_to_none or p.grad is None:
                 p.grad = None
@@ -152,6 +159,8 @@ class Module:
                     p.copy_(v)
 
     def extra_repr(self):
+        """The text inside ``repr(module)``'s parentheses (empty here); subclasses override it,
+        e.g. ``Linear``'s "in_features=2, out_features=3, bias=True"."""
         return ""
 
     def __repr__(self):
@@ -279,6 +288,8 @@ class Sequential(Module):
         return list(self._modules.values())[i]
 
     def forward(self, x):
+        """Apply the modules in order, each to the previous one's output; returns the last
+        output (``x`` itself for an empty ``Sequential``)."""
         for m in self._modules.values():
             x = m(x)
         return x

@@ -1,0 +1,359 @@
+//! Optimizer steppers: SGD (with momentum, Nesterov, L2 weight decay) and Adam / AdamW, with
+//! the conventions of both frameworks as parameters.
+//!
+//! | rule | PyTorch | Keras | here |
+//! | --- | --- | --- | --- |
+//! | SGD momentum | `b = m*b + g; w -= lr*b` (Nesterov: `w -= lr*(g + m*b)`) | `v = m*v - lr*g; w += v` (Nesterov: `w += m*v - lr*g`) | [`MomentumStyle::Torch`] / [`MomentumStyle::Keras`] |
+//! | weight decay | `Adam`/`SGD`: `g += wd*w` (L2); `AdamW`: `w -= lr*wd*w` | `AdamW`: `w -= lr*wd*w` | [`WeightDecay::L2`] / [`WeightDecay::Decoupled`] |
+//!
+//! The two momentum styles agree while the learning rate is constant (`v = -lr*b`) and differ
+//! when a schedule changes it: torch's buffer holds gradients, Keras's velocity holds steps.
+//! Adam runs on candle-nn's `AdamW` (epsilon outside the square root of the bias-corrected
+//! second moment, as PyTorch; Keras folds the corrections into the step size, which differs only
+//! in how epsilon is scaled).
+//!
+//! ```
+//! use candle_core::{Device, Var};
+//! use candle_numpy::train::{OptimizerConfig, Stepper, WeightDecay};
+//! let w = Var::new(&[1.0f32, -2.0], &Device::Cpu)?;
+//! let mut opt = Stepper::new(OptimizerConfig::sgd(0.5), vec![w.clone()])?;
+//! let loss = (w.as_tensor() * w.as_tensor())?.sum_all()?; // grad = 2w
+//! opt.step(&loss.backward()?)?;
+//! assert_eq!(w.as_tensor().to_vec1::<f32>()?, [0.0, 0.0]);
+//! # Ok::<(), candle_numpy::Error>(())
+//! ```
+
+use candle_core::backprop::GradStore;
+use candle_core::{Tensor, Var};
+use candle_nn::Optimizer as _;
+
+use crate::error::{Error, Result};
+
+/// How SGD's momentum buffer is kept (see the module table).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MomentumStyle {
+    /// `b = m*b + g; w -= lr*b`.
+    Torch,
+    /// `v = m*v - lr*g; w += v`.
+    Keras,
+}
+
+/// Weight decay (see the module table).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum WeightDecay {
+    /// No decay.
+    None,
+    /// `g += wd * w` before the update (torch's `SGD` and `Adam`).
+    L2(f64),
+    /// `w -= lr * wd * w` beside the update (`AdamW`, both frameworks).
+    Decoupled(f64),
+}
+
+/// An optimizer's update rule and hyper-parameters.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum OptimizerConfig {
+    /// Stochastic gradient descent.
+    Sgd {
+        /// Step size.
+        lr: f64,
+        /// Momentum factor in `[0, 1)` (0: none).
+        momentum: f64,
+        /// Nesterov momentum.
+        nesterov: bool,
+        /// How the momentum buffer is kept.
+        style: MomentumStyle,
+        /// Weight decay (`None` or `L2`).
+        weight_decay: WeightDecay,
+    },
+    /// Adam; with [`WeightDecay::Decoupled`] it is AdamW.
+    Adam {
+        /// Step size.
+        lr: f64,
+        /// First-moment decay in `[0, 1)`.
+        beta1: f64,
+        /// Second-moment decay in `[0, 1)`.
+        beta2: f64,
+        /// Denominator guard (> 0).
+        eps: f64,
+        /// Weight decay.
+        weight_decay: WeightDecay,
+    },
+}
+
+impl OptimizerConfig {
+    /// Plain SGD at `lr`.
+    pub fn sgd(lr: f64) -> Self {
+        OptimizerConfig::Sgd {
+            lr,
+            momentum: 0.0,
+            nesterov: false,
+            style: MomentumStyle::Torch,
+            weight_decay: WeightDecay::None,
+        }
+    }
+
+    /// The step size.
+    pub fn learning_rate(&self) -> f64 {
+        match *self {
+            OptimizerConfig::Sgd { lr, .. } | OptimizerConfig::Adam { lr, .. } => lr,
+        }
+    }
+
+    /// Check every hyper-parameter's range (`operation` names the caller in the error).
+    pub fn validate(&self, operation: &'static str) -> Result<()> {
+        let bad = |argument, value: f64, fix| {
+            Err(Error::InvalidArgument { operation, argument, value: value.to_string(), fix })
+        };
+        let lr = self.learning_rate();
+        if !(lr.is_finite() && lr >= 0.0) {
+            return bad("learning_rate", lr, "use a finite learning rate >= 0");
+        }
+        let decay = match *self {
+            OptimizerConfig::Sgd { momentum, nesterov, weight_decay, .. } => {
+                if !(0.0..1.0).contains(&momentum) {
+                    return bad("momentum", momentum, "use a momentum in [0, 1)");
+                }
+                if nesterov && momentum == 0.0 {
+                    return bad("momentum", momentum, "Nesterov momentum needs a momentum > 0");
+                }
+                if let WeightDecay::Decoupled(_) = weight_decay {
+                    return bad(
+                        "weight_decay",
+                        f64::NAN,
+                        "SGD's weight decay is an L2 term; use WeightDecay::L2",
+                    );
+                }
+                weight_decay
+            }
+            OptimizerConfig::Adam { beta1, beta2, eps, weight_decay, .. } => {
+                for (name, b) in [("beta1", beta1), ("beta2", beta2)] {
+                    if !(0.0..1.0).contains(&b) {
+                        return bad(name, b, "use a decay rate in [0, 1)");
+                    }
+                }
+                if !(eps.is_finite() && eps > 0.0) {
+                    return bad("eps", eps, "use a small epsilon > 0, e.g. 1e-8");
+                }
+                weight_decay
+            }
+        };
+        match decay {
+            WeightDecay::L2(w) | WeightDecay::Decoupled(w) if !(w.is_finite() && w >= 0.0) => {
+                bad("weight_decay", w, "use a weight decay >= 0")
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// The state of one SGD parameter: its momentum buffer, made on the first step.
+#[derive(Debug)]
+struct SgdSlot {
+    var: Var,
+    buffer: Option<Tensor>,
+}
+
+#[derive(Debug)]
+enum Inner {
+    Sgd(Vec<SgdSlot>),
+    Adam(candle_nn::AdamW),
+}
+
+/// An optimizer over a set of variables: [`step`](Stepper::step) applies one update from
+/// their gradients. Variables without a gradient in the store are skipped (as torch skips
+/// parameters whose `.grad` is `None`); non-float variables are never updated.
+#[derive(Debug)]
+pub struct Stepper {
+    config: OptimizerConfig,
+    inner: Inner,
+    /// Every variable, in order (for the L2 term of Adam).
+    vars: Vec<Var>,
+}
+
+impl Stepper {
+    /// A stepper for `vars` under `config` (validated).
+    pub fn new(config: OptimizerConfig, vars: Vec<Var>) -> Result<Self> {
+        config.validate("optimizer")?;
+        let vars: Vec<Var> = vars.into_iter().filter(|v| v.dtype().is_float()).collect();
+        let inner = match config {
+            OptimizerConfig::Sgd { .. } => {
+                Inner::Sgd(vars.iter().map(|v| SgdSlot { var: v.clone(), buffer: None }).collect())
+            }
+            OptimizerConfig::Adam { lr, beta1, beta2, eps, weight_decay } => {
+                let decoupled = match weight_decay {
+                    WeightDecay::Decoupled(w) => w,
+                    _ => 0.0,
+                };
+                let p = candle_nn::ParamsAdamW { lr, beta1, beta2, eps, weight_decay: decoupled };
+                Inner::Adam(candle_nn::AdamW::new(vars.clone(), p)?)
+            }
+        };
+        Ok(Stepper { config, inner, vars })
+    }
+
+    /// The configuration (with the current learning rate).
+    pub fn config(&self) -> &OptimizerConfig {
+        &self.config
+    }
+
+    /// The learning rate of the next step.
+    pub fn learning_rate(&self) -> f64 {
+        self.config.learning_rate()
+    }
+
+    /// Change the learning rate (a schedule).
+    pub fn set_learning_rate(&mut self, new: f64) {
+        match &mut self.config {
+            OptimizerConfig::Sgd { lr, .. } | OptimizerConfig::Adam { lr, .. } => *lr = new,
+        }
+        if let Inner::Adam(o) = &mut self.inner {
+            o.set_learning_rate(new);
+        }
+    }
+
+    /// The variables being optimized (float ones, in the order given).
+    pub fn vars(&self) -> &[Var] {
+        &self.vars
+    }
+
+    /// One update from the gradients in `grads`.
+    pub fn step(&mut self, grads: &GradStore) -> Result<()> {
+        match (&mut self.inner, self.config) {
+            (Inner::Sgd(slots), OptimizerConfig::Sgd { lr, momentum, nesterov, style, weight_decay }) => {
+                for slot in slots {
+                    let Some(g) = grads.get(&slot.var) else { continue };
+                    let w = slot.var.as_tensor();
+                    let g = match weight_decay {
+                        WeightDecay::L2(wd) if wd != 0.0 => (g + (w * wd)?)?,
+                        _ => g.clone(),
+                    };
+                    let next = if momentum == 0.0 {
+                        (w - (g * lr)?)?
+                    } else {
+                        match style {
+                            MomentumStyle::Torch => {
+                                let b = match slot.buffer.take() {
+                                    Some(b) => ((b * momentum)? + &g)?,
+                                    None => g.clone(),
+                                };
+                                let dir = if nesterov { (&g + (&b * momentum)?)? } else { b.clone() };
+                                slot.buffer = Some(b);
+                                (w - (dir * lr)?)?
+                            }
+                            MomentumStyle::Keras => {
+                                let step = (&g * -lr)?;
+                                let v = match slot.buffer.take() {
+                                    Some(v) => ((v * momentum)? + &step)?,
+                                    None => step.clone(),
+                                };
+                                let delta = if nesterov { ((&v * momentum)? + step)? } else { v.clone() };
+                                slot.buffer = Some(v);
+                                (w + delta)?
+                            }
+                        }
+                    };
+                    slot.var.set(&next)?;
+                }
+            }
+            (Inner::Adam(o), OptimizerConfig::Adam { weight_decay: WeightDecay::L2(wd), .. })
+                if wd != 0.0 =>
+            {
+                // torch's Adam: the L2 term joins the gradient
+                let mut store = GradStore::default();
+                for v in &self.vars {
+                    if let Some(g) = grads.get(v) {
+                        store.insert(v.as_tensor(), (g + (v.as_tensor() * wd)?)?);
+                    }
+                }
+                o.step(&store)?;
+            }
+            (Inner::Adam(o), _) => o.step(grads)?,
+            (Inner::Sgd(_), OptimizerConfig::Adam { .. }) => unreachable!("the state follows the config"),
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::Device;
+
+    fn run(config: OptimizerConfig, lrs: &[f64]) -> Result<f32> {
+        let w = Var::new(&[1.0f32], &Device::Cpu)?;
+        let mut opt = Stepper::new(config, vec![w.clone()])?;
+        for &lr in lrs {
+            opt.set_learning_rate(lr);
+            // loss = w^2 / 2, grad = w
+            opt.step(&(w.as_tensor().sqr()? * 0.5)?.sum_all()?.backward()?)?;
+        }
+        Ok(w.as_tensor().to_vec1::<f32>()?[0])
+    }
+
+    fn sgd(
+        momentum: f64,
+        nesterov: bool,
+        style: MomentumStyle,
+        weight_decay: WeightDecay,
+    ) -> OptimizerConfig {
+        OptimizerConfig::Sgd { lr: 0.1, momentum, nesterov, style, weight_decay }
+    }
+
+    #[test]
+    fn momentum_styles_follow_their_formulas() -> Result<()> {
+        // Keras: v1 = -0.1, w1 = 0.9; v2 = 0.9 * -0.1 - 0.1 * 0.9 = -0.18, w2 = 0.72
+        let keras = run(sgd(0.9, false, MomentumStyle::Keras, WeightDecay::None), &[0.1, 0.1])?;
+        assert!((keras - 0.72).abs() < 1e-6, "{keras}");
+        // torch, same constant lr: the same numbers
+        let torch = run(sgd(0.9, false, MomentumStyle::Torch, WeightDecay::None), &[0.1, 0.1])?;
+        assert!((torch - 0.72).abs() < 1e-6, "{torch}");
+        // a changed lr tells them apart: torch b2 = 0.9 * 1 + 0.9 = 1.8, w2 = 0.9 - 0.2 * 1.8 = 0.54;
+        // Keras v2 = 0.9 * -0.1 - 0.2 * 0.9 = -0.27, w2 = 0.63
+        let torch = run(sgd(0.9, false, MomentumStyle::Torch, WeightDecay::None), &[0.1, 0.2])?;
+        let keras = run(sgd(0.9, false, MomentumStyle::Keras, WeightDecay::None), &[0.1, 0.2])?;
+        assert!((torch - 0.54).abs() < 1e-6 && (keras - 0.63).abs() < 1e-6, "{torch} {keras}");
+        // torch Nesterov: b1 = 1, w1 = 1 - 0.1 * (1 + 0.9) = 0.81
+        let nesterov = run(sgd(0.9, true, MomentumStyle::Torch, WeightDecay::None), &[0.1])?;
+        assert!((nesterov - 0.81).abs() < 1e-6, "{nesterov}");
+        // Keras Nesterov: v1 = -0.1, w1 = 1 + 0.9 * -0.1 - 0.1 = 0.81 (the same first step)
+        let nesterov = run(sgd(0.9, true, MomentumStyle::Keras, WeightDecay::None), &[0.1])?;
+        assert!((nesterov - 0.81).abs() < 1e-6, "{nesterov}");
+        Ok(())
+    }
+
+    #[test]
+    fn l2_decay_joins_the_gradient_and_decoupled_decay_the_weights() -> Result<()> {
+        // SGD, L2 0.5: g = 1 + 0.5 = 1.5, w = 1 - 0.15
+        let l2 = run(sgd(0.0, false, MomentumStyle::Torch, WeightDecay::L2(0.5)), &[0.1])?;
+        assert!((l2 - 0.85).abs() < 1e-6, "{l2}");
+        // Adam's first step is lr * sign(g) whatever the gradient's size, so L2 leaves it at
+        // 1 - 0.1; AdamW decays the weights first: 1 - 0.1 * 0.5 * 1 = 0.95, then - 0.1
+        let adam = |weight_decay| OptimizerConfig::Adam {
+            lr: 0.1,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            weight_decay,
+        };
+        let l2 = run(adam(WeightDecay::L2(0.5)), &[0.1])?;
+        let decoupled = run(adam(WeightDecay::Decoupled(0.5)), &[0.1])?;
+        assert!((l2 - 0.9).abs() < 1e-5 && (decoupled - 0.85).abs() < 1e-5, "{l2} {decoupled}");
+        Ok(())
+    }
+
+    #[test]
+    fn ranges_are_checked() {
+        let err = run(sgd(1.0, false, MomentumStyle::Torch, WeightDecay::None), &[]).unwrap_err();
+        assert!(err.to_string().contains("momentum"), "{err}");
+        let err = Stepper::new(OptimizerConfig::sgd(-1.0), vec![]).unwrap_err();
+        assert!(err.to_string().contains("learning_rate"), "{err}");
+        let nan = OptimizerConfig::Adam {
+            lr: 0.1,
+            beta1: 0.9,
+            beta2: 1.0,
+            eps: 1e-8,
+            weight_decay: WeightDecay::None,
+        };
+        assert!(nan.validate("Adam").unwrap_err().to_string().contains("beta2"));
+    }
+}
