@@ -275,6 +275,7 @@ impl Registry {
 /// Each successful call must be balanced by exactly one free of a `Vec` (or other global
 /// allocation) with this address and byte length, which releases the registration; the owner
 /// is released with the last one.
+#[doc(hidden)] // internal: public for this crate's integration tests
 pub fn register(
     ptr: *const u8,
     len: usize,
@@ -287,6 +288,7 @@ pub fn register(
 
 /// [`register`] for memory that must never be written (a read-only array, a read-only map):
 /// [`is_read_only`] answers true for the block until its last registration is released.
+#[doc(hidden)] // internal: public for this crate's integration tests
 pub fn register_read_only(
     ptr: *const u8,
     len: usize,
@@ -400,12 +402,14 @@ fn notify_hook() {
 /// Set the function told (outside the lock, possibly on any thread) that an owner was parked
 /// for [`drain_released`]. It must not allocate-and-block or run foreign code itself; it should
 /// only schedule a drain.
+#[doc(hidden)] // internal: public for this crate's integration tests
 pub fn set_release_hook(hook: fn()) {
     RELEASE_HOOK.store(hook as usize, Ordering::Release);
 }
 
 /// Release every parked owner (call where releasing is safe, e.g. with the GIL held). Returns
 /// how many were released. The owners are dropped after the lock is released.
+#[doc(hidden)] // internal: public for this crate's integration tests
 pub fn drain_released() -> usize {
     if parked_owners() == 0 {
         return 0;

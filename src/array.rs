@@ -437,6 +437,31 @@ impl ArrayRef {
         self.shape.iter().zip(&self.strides).any(|(&n, &s)| n > 1 && s == 0)
     }
 
+    /// A read-only view of this one-element array repeated over `shape` (every stride 0, as
+    /// `np.broadcast_to(a.reshape(()), shape)`): no memory is touched until it is copied, and
+    /// the copy allocates fallibly, so a huge `shape` is an error, not an abort.
+    pub fn filled(&self, shape: &[usize]) -> Result<ArrayRef> {
+        if self.len() != 1 {
+            return Err(Error::ShapeMismatch {
+                operation: "fill a shape",
+                detail: format!(
+                    "the value has shape {:?} ({} elements); fill needs exactly one",
+                    self.shape,
+                    self.len()
+                ),
+            });
+        }
+        shape.iter().try_fold(1usize, |acc, &n| acc.checked_mul(n)).ok_or_else(|| Error::ShapeMismatch {
+            operation: "fill a shape",
+            detail: format!("shape {shape:?} has more elements than fit in memory"),
+        })?;
+        let mut t = self.clone();
+        t.shape = shape.to_vec();
+        t.strides = vec![0; shape.len()];
+        t.readonly = true;
+        Ok(t)
+    }
+
     /// A view with axes reversed (`a.T`), sharing the same memory and owner.
     pub fn transposed(&self) -> ArrayRef {
         let mut t = self.clone();

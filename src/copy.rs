@@ -23,7 +23,7 @@ use crate::dtype::{ByteOrder, Mapping, NpDType};
 use crate::error::{Error, Result};
 
 /// Below this many output bytes a copy runs on the calling thread.
-pub const PARALLEL_THRESHOLD: usize = 1 << 20;
+pub(crate) const PARALLEL_THRESHOLD: usize = 1 << 20;
 /// Target size of one parallel chunk of output, in bytes.
 const CHUNK_BYTES: usize = 1 << 19;
 
@@ -591,7 +591,7 @@ macro_rules! with_source {
 }
 
 /// The candle dtype a copy of `np` produces when the caller names none (the table's default).
-pub fn default_target(np: NpDType) -> DType {
+pub(crate) fn default_target(np: NpDType) -> DType {
     np.mapping().target()
 }
 
@@ -714,11 +714,6 @@ pub fn to_bytes(src: &ArrayRef, order: ByteOrder) -> Result<ElementBytes> {
         4 => ElementVec::B4(go::<u32>(src, swap)?),
         _ => ElementVec::B8(go::<u64>(src, swap)?),
     }))
-}
-
-/// Whether a copy of `src` to `target` is a byte-exact same-dtype copy (no cast, no swap).
-pub fn is_plain_copy(src: &ArrayRef, target: DType) -> bool {
-    src.dtype().exact_candle() == Some(target) && src.byte_order() == ByteOrder::NATIVE
 }
 
 #[cfg(test)]

@@ -324,9 +324,58 @@ fn parallel_cpu_cast(t: &candle_core::Tensor, dtype: DType) -> candle_core::Resu
     ))
 }
 
+/// `NpDType::try_from(DType::F32)`: the NumPy twin ([`NpDType::from_candle`]).
+impl TryFrom<DType> for NpDType {
+    type Error = Error;
+    fn try_from(dtype: DType) -> Result<NpDType> {
+        NpDType::from_candle(dtype)
+    }
+}
+
+/// `DType::try_from(NpDType::Float32)`: the candle dtype holding exactly these values
+/// ([`NpDType::exact_candle`]); dtypes that only widen (`bool`, `int8`, `uint16`, `uint64`) are
+/// an error naming the widening a copy does.
+impl TryFrom<NpDType> for DType {
+    type Error = Error;
+    fn try_from(dtype: NpDType) -> Result<DType> {
+        match dtype.mapping() {
+            Mapping::Exact(d) => Ok(d),
+            Mapping::Widen(to) | Mapping::RangeChecked(to) => Err(Error::Widening {
+                from: dtype.name(),
+                to: candle_name(to),
+                to_numpy: candle_numpy_name(to),
+            }),
+        }
+    }
+}
+
+/// `"float32".parse::<NpDType>()`: by NumPy name, type code or type string
+/// ([`NpDType::from_name`]).
+impl std::str::FromStr for NpDType {
+    type Err = Error;
+    fn from_str(name: &str) -> Result<NpDType> {
+        NpDType::from_name(name).ok_or_else(|| Error::UnsupportedDType {
+            dtype: name.to_string(),
+            reason: "not a NumPy dtype name, type code or type string of the table",
+            supported: "bool, int8, uint8, int16, uint16, int32, uint32, int64, uint64, float16, \
+                        bfloat16, float32, float64, float8_e4m3fn",
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn conversions_through_try_from_and_from_str() {
+        assert_eq!(NpDType::try_from(DType::BF16).unwrap(), NpDType::BFloat16);
+        assert_eq!(DType::try_from(NpDType::Float32).unwrap(), DType::F32);
+        let err = DType::try_from(NpDType::Int8).unwrap_err().to_string();
+        assert!(err.contains("int8") && err.contains("widens it to i16"), "{err}");
+        assert_eq!("f4".parse::<NpDType>().unwrap(), NpDType::Float32);
+        assert!("complex64".parse::<NpDType>().unwrap_err().to_string().contains("complex64"));
+    }
 
     #[test]
     fn float8_casts_go_through_f32_and_return() {

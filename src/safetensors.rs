@@ -39,7 +39,7 @@
 //! let w = Tensor::arange(0f32, 6., &Device::Cpu)?.reshape((2, 3))?;
 //! let b = Tensor::new(&[1i64, 2], &Device::Cpu)?;
 //! let meta = HashMap::from([("format".to_string(), "pt".to_string())]);
-//! safetensors::save([("w", &w), ("b", &b)], &path, Some(meta.clone()))?;
+//! safetensors::save(&path, [("w", &w), ("b", &b)], Some(meta.clone()))?;
 //!
 //! let loaded = safetensors::load(&path, &Device::Cpu)?; // file order: b (I64) before w (F32)
 //! assert_eq!(loaded[1].0, "w");
@@ -621,13 +621,16 @@ where
 
 /// Save named tensors (or arrays) as a `.safetensors` file, with optional `__metadata__`.
 ///
+/// The path comes first, as in [`npy::save`](crate::npy::save) and `np.save` (until 0.1 the
+/// tensors came first, as in the `safetensors` crate's `serialize_to_file`).
+///
 /// The file is written next to `path` and renamed over it at the end, so a file that is
 /// memory-mapped (tensors from [`load_mmap`]) is never truncated under its readers. Tensors are
 /// laid out as the `safetensors` crate does (by dtype alignment, then name), so every tensor of
 /// the file is aligned for its type. Names must be distinct and not `__metadata__`.
 pub fn save<K, V, I>(
-    tensors: I,
     path: impl AsRef<Path>,
+    tensors: I,
     metadata: Option<HashMap<String, String>>,
 ) -> Result<()>
 where
@@ -792,7 +795,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("w.safetensors");
         let w = Tensor::arange(0f32, 8., &Device::Cpu).unwrap();
-        save([("w", &w)], &path, None).unwrap();
+        save(&path, [("w", &w)], None).unwrap();
         let mapped = mmap(&path).unwrap();
         let view = mapped.array("w").unwrap().unwrap();
         let t = load_mmap(&path, &Device::Cpu).unwrap().remove(0).1;

@@ -323,7 +323,7 @@ fn safe_writes_to_mapped_tensors_never_reach_the_file() {
     let npy_path = dir.path().join("w.npy");
     candle_numpy::npy::save(&npy_path, &original).unwrap();
     let st_path = dir.path().join("w.safetensors");
-    candle_numpy::safetensors::save([("w", &original)], &st_path, None).unwrap();
+    candle_numpy::safetensors::save(&st_path, [("w", &original)], None).unwrap();
     let bytes_before = (std::fs::read(&npy_path).unwrap(), std::fs::read(&st_path).unwrap());
 
     let mapped_npy = candle_numpy::npy::mmap(&npy_path).unwrap();

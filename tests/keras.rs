@@ -4,7 +4,6 @@
 //! with `--features cuda`; skipped with a message when no GPU opens).
 
 use candle_core::{DType, Device, Tensor, D};
-use candle_numpy::data::rng::Rng;
 use candle_numpy::tf::data::Dataset;
 use candle_numpy::tf::keras::layers::{Dense, Dropout, Flatten};
 use candle_numpy::tf::keras::{FitOptions, Loss, Metric, Optimizer, Sequential};
@@ -42,11 +41,21 @@ fn models_can_move_between_threads() {
     send::<candle_numpy::tf::keras::History>();
 }
 
+/// `n` numbers uniform in [0, 1), a pure function of `seed` (SplitMix64), so runs are comparable.
+fn uniform(seed: u64, n: usize) -> Vec<f32> {
+    let mut s = seed;
+    let mut next = || {
+        s = s.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let z = (s ^ (s >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        let z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        ((z ^ (z >> 31)) >> 40) as f32 / (1u64 << 24) as f32
+    };
+    (0..n).map(|_| next()).collect()
+}
+
 /// X uniform in [0, 1) (`n x features`, seeded) and the seed's label `x0 + x1 > 1` (f32, `(n,)`).
 fn seed_task(n: usize, features: usize, seed: u64, device: &Device) -> Result<(Tensor, Tensor)> {
-    let mut rng = Rng::new(seed);
-    let x: Vec<f32> =
-        (0..n * features).map(|_| (rng.next_u64() >> 40) as f32 / (1u64 << 24) as f32).collect();
+    let x = uniform(seed, n * features);
     let y: Vec<f32> = x.chunks(features).map(|r| f32::from(u8::from(r[0] + r[1] > 1.0))).collect();
     Ok((Tensor::from_vec(x, (n, features), device)?, Tensor::from_vec(y, n, device)?))
 }

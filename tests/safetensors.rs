@@ -65,7 +65,7 @@ fn every_dtype_round_trips_copied_and_mapped() {
     let path = dir.path().join("all.safetensors");
     let arrays = every_dtype();
     assert_eq!(arrays.len(), NpDType::all().count());
-    st::save(arrays.iter().map(|(n, a)| (n, a)), &path, None).unwrap();
+    st::save(&path, arrays.iter().map(|(n, a)| (n, a)), None).unwrap();
 
     let loaded: HashMap<String, Tensor> = st::load(&path, &Device::Cpu).unwrap().into_iter().collect();
     let mapped = st::mmap(&path).unwrap();
@@ -99,7 +99,7 @@ fn files_written_here_align_every_tensor_for_sharing() {
     let b = Tensor::new(&[1f64, 2.0], &Device::Cpu).unwrap();
     let c = Tensor::new(&[1i16], &Device::Cpu).unwrap();
     let d = Tensor::new(&[1f32, 2.0, 3.0], &Device::Cpu).unwrap();
-    st::save([("a", &a), ("b", &b), ("c", &c), ("d", &d)], &path, None).unwrap();
+    st::save(&path, [("a", &a), ("b", &b), ("c", &c), ("d", &d)], None).unwrap();
     let mapped = st::mmap(&path).unwrap();
     assert_eq!(mapped.header().data_start % 8, 0);
     for (name, view) in mapped.arrays().unwrap() {
@@ -120,10 +120,10 @@ fn metadata_round_trips() {
         ("format".to_string(), "pt".to_string()),
         ("note".to_string(), "ünïcode, \"quotes\" and\nnewlines".to_string()),
     ]);
-    st::save([("t", &t)], &path, Some(meta.clone())).unwrap();
+    st::save(&path, [("t", &t)], Some(meta.clone())).unwrap();
     assert_eq!(st::read_metadata(&path).unwrap(), meta);
     assert_eq!(st::mmap(&path).unwrap().metadata(), &meta);
-    st::save([("t", &t)], &path, None).unwrap();
+    st::save(&path, [("t", &t)], None).unwrap();
     assert!(st::read_metadata(&path).unwrap().is_empty());
 }
 
@@ -132,7 +132,7 @@ fn mapped_tensors_share_the_file_and_keep_the_map_alive() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("w.safetensors");
     let w = Tensor::arange(0f32, 1024., &Device::Cpu).unwrap().reshape((32, 32)).unwrap();
-    st::save([("w", &w)], &path, None).unwrap();
+    st::save(&path, [("w", &w)], None).unwrap();
     let mapped = st::mmap(&path).unwrap();
     let view = mapped.array("w").unwrap().unwrap();
     let (ptr, len) = (view.data_ptr(), view.nbytes());
@@ -144,7 +144,7 @@ fn mapped_tensors_share_the_file_and_keep_the_map_alive() {
     drop((mapped, view));
     // the map lives on inside the tensor; saving over the file replaces it without touching
     // the mapped pages
-    st::save([("w", &(&w * 2.0).unwrap())], &path, None).unwrap();
+    st::save(&path, [("w", &(&w * 2.0).unwrap())], None).unwrap();
     assert_eq!(shared.to_vec2::<f32>().unwrap(), w.to_vec2::<f32>().unwrap());
     assert_eq!(t.to_vec2::<f32>().unwrap(), w.to_vec2::<f32>().unwrap());
     drop(shared);
@@ -188,7 +188,7 @@ fn empty_and_scalar_tensors_round_trip() {
     let path = dir.path().join("shapes.safetensors");
     let empty = Tensor::zeros((0, 3), DType::F32, &Device::Cpu).unwrap();
     let scalar = Tensor::new(7i64, &Device::Cpu).unwrap();
-    st::save([("empty", &empty), ("scalar", &scalar)], &path, None).unwrap();
+    st::save(&path, [("empty", &empty), ("scalar", &scalar)], None).unwrap();
     for loaded in [st::load(&path, &Device::Cpu).unwrap(), st::load_mmap(&path, &Device::Cpu).unwrap()] {
         let m: HashMap<_, _> = loaded.into_iter().collect();
         assert_eq!(m["empty"].dims(), &[0, 3]);
@@ -206,7 +206,7 @@ fn candle_reads_our_files_and_we_read_candles() {
     // a transposed (non-contiguous) tensor is written in its logical C order
     let at = a.t().unwrap();
     let b = Tensor::new(&[[1i64, -2], [3, 4]], &Device::Cpu).unwrap().to_dtype(DType::BF16).unwrap();
-    st::save([("at", &at), ("b", &b)], &ours, None).unwrap();
+    st::save(&ours, [("at", &at), ("b", &b)], None).unwrap();
     let by_candle = candle_core::safetensors::load(&ours, &Device::Cpu).unwrap();
     assert_eq!(by_candle["at"].to_vec2::<f32>().unwrap(), at.to_vec2::<f32>().unwrap());
     assert_eq!(by_candle["b"].dtype(), DType::BF16);
@@ -236,7 +236,7 @@ fn file_errors_name_the_file() {
     // a directory that does not exist is an I/O error naming the path
     let nowhere = dir.path().join("no/such/dir/x.safetensors");
     let t = Tensor::new(&[1f32], &Device::Cpu).unwrap();
-    let err = st::save([("t", &t)], &nowhere, None).unwrap_err();
+    let err = st::save(&nowhere, [("t", &t)], None).unwrap_err();
     assert!(matches!(err, Error::Io { .. }), "{err:?}");
     assert!(err.to_string().contains("x.safetensors"), "{err}");
 }

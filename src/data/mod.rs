@@ -32,7 +32,7 @@ pub mod op;
 pub mod order;
 pub mod pipeline;
 pub mod prefetch;
-pub mod rng;
+pub(crate) mod rng;
 pub mod row_file;
 pub mod source;
 pub mod stream;

@@ -45,21 +45,23 @@ pub fn convert_to_tensor(
 /// with that many elements is reshaped and a single value fills the shape (as TensorFlow);
 /// anything else is an error.
 pub fn constant(value: &ArrayRef, dtype: Option<DType>, shape: Option<&[usize]>) -> Result<Tensor> {
-    let t = to_tensor(value, Sharing::Copy, &options(dtype))?;
-    let Some(shape) = shape else { return Ok(t) };
-    let wanted: usize = shape.iter().product();
-    let have = t.elem_count();
-    if have == wanted {
-        Ok(t.reshape(shape)?)
+    let Some(shape) = shape else { return to_tensor(value, Sharing::Copy, &options(dtype)) };
+    let wanted = shape.iter().try_fold(1usize, |acc, &n| acc.checked_mul(n));
+    let have = value.len();
+    if Some(have) == wanted {
+        Ok(to_tensor(value, Sharing::Copy, &options(dtype))?.reshape(shape)?)
     } else if have == 1 {
-        Ok(t.reshape(())?.broadcast_as(shape)?.contiguous()?)
+        // the copy of a zero-stride view allocates fallibly: a huge shape is a MemoryError in
+        // Python (Error::AllocationFailed), never an abort of the process
+        to_tensor(&value.filled(shape)?, Sharing::Copy, &options(dtype))
     } else {
+        let wanted = wanted.map_or_else(|| "more than fit in memory".to_string(), |w| w.to_string());
         Err(Error::ShapeMismatch {
             operation: "tf.constant",
             detail: format!(
                 "a value of shape {:?} ({have} elements) cannot fill shape {shape:?} ({wanted} \
                  elements); pass a single value to fill, or a value with {wanted} elements",
-                t.dims()
+                value.shape()
             ),
         })
     }
@@ -103,13 +105,49 @@ impl Variable {
         self.trainable
     }
 
-    /// `v.assign(value)`: overwrite the value (same shape and dtype).
+    /// A new variable holding a copy of `value` (never its memory, even when `value` is a
+    /// variable itself), on `value`'s device.
+    pub fn from_tensor(value: &Tensor, trainable: bool) -> Result<Self> {
+        // a detached tensor is never a variable, so candle copies it into the new Var
+        Ok(Variable { var: Var::from_tensor(&value.detach())?, trainable })
+    }
+
+    /// `v.assign(value)`: overwrite the value with `value` cast to the variable's dtype and
+    /// broadcast to its shape (a shape that does not broadcast is an error).
     pub fn assign(&self, value: &Tensor) -> Result<()> {
-        Ok(self.var.set(value)?)
+        let v = crate::dtype::cast(value, self.var.dtype())?.broadcast_as(self.var.shape())?;
+        // a private copy: `value` may be this variable's own memory (v.assign(v.value()))
+        Ok(self.var.set(&v.contiguous()?.copy()?)?)
+    }
+
+    /// `v.assign_add(delta)`: add `delta` (cast to the variable's dtype, broadcast).
+    pub fn assign_add(&self, delta: &Tensor) -> Result<()> {
+        let d = crate::dtype::cast(delta, self.var.dtype())?;
+        Ok(self.var.set(&self.var.as_tensor().broadcast_add(&d)?)?)
     }
 
     /// The candle variable, by value.
     pub fn into_var(self) -> Var {
         self.var
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn constant_fills_reshapes_and_fails_cleanly_on_huge_shapes() -> Result<()> {
+        let one = ArrayRef::from_vec(vec![2.5f64], &[1, 1])?;
+        let t = constant(&one, Some(DType::F32), Some(&[2, 3]))?;
+        assert_eq!(t.to_vec2::<f32>()?, [[2.5; 3]; 2]);
+        let six = ArrayRef::from_vec((0..6).collect::<Vec<i64>>(), &[6])?;
+        assert_eq!(constant(&six, None, Some(&[3, 2]))?.to_vec2::<i64>()?, [[0, 1], [2, 3], [4, 5]]);
+        let err = constant(&six, None, Some(&[4])).unwrap_err().to_string();
+        assert!(err.contains("cannot fill shape [4]") && err.contains("[6]"), "{err}");
+        // 4 TiB: an allocation error, not an abort (candle's own allocation would abort)
+        let err = constant(&one, Some(DType::F32), Some(&[1 << 20, 1 << 20])).unwrap_err();
+        assert!(matches!(err, Error::AllocationFailed { .. }), "{err}");
+        Ok(())
     }
 }

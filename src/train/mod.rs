@@ -1,11 +1,13 @@
 //! The framework-neutral training layer under both facades: optimizer steppers with the update
-//! rules of PyTorch and Keras as parameters ([`optim`]).
+//! rules of PyTorch and Keras as parameters ([`optim`]), and losses with reductions ([`loss`]).
 //!
 //! `tf::keras`'s `fit` and the Python `cn.torch.optim` classes both step through
 //! [`optim::Stepper`]; the facades only name things (Keras's `"adam"` with `epsilon=1e-7`,
 //! torch's `Adam(weight_decay=...)` as an L2 term) and translate to an
 //! [`optim::OptimizerConfig`].
 
+pub mod loss;
 pub mod optim;
 
+pub use loss::Reduction;
 pub use optim::{MomentumStyle, OptimizerConfig, Stepper, WeightDecay};

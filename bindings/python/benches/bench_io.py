@@ -99,7 +99,7 @@ def main():
         np.save(npy, a)
         t_npsave = time.perf_counter() - t0
         t0 = time.perf_counter()
-        cn.save_safetensors({"a": a}, sft)
+        cn.save_safetensors(sft, {"a": a})
         t_cnsave = time.perf_counter() - t0
         print(f"write once (not the benchmark): np.save {t_npsave:.2f} s, cn.save_safetensors {t_cnsave:.2f} s\n")
         del a

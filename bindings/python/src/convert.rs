@@ -1,6 +1,6 @@
 //! Constructors (`from_numpy`, `tensor`, `as_tensor`, `to_tensor`) and input normalisation:
 //! ndarrays, NumPy scalars, Python scalars and nested lists, pandas DataFrames and Series
-//! (through `candle_numpy/_pandas.py`), objects with `__array__`, `__array_interface__` or the
+//! (through `candle_numpy/_pandas.py`, registered by the package), objects with `__array__`, `__array_interface__` or the
 //! buffer protocol, and our own tensors.
 
 use candle_core::{DType, Device, Tensor};
@@ -89,8 +89,13 @@ pub fn convert(
     // pandas DataFrame / Series: their NumPy values (a view of a one-block frame), or an error
     // naming the columns that have no common numeric dtype
     if is_pandas(data) {
-        let values =
-            py.import("candle_numpy._pandas")?.call_method1("values", (data, mode == Sharing::Share))?;
+        let Some(values_of) = PANDAS_VALUES.get(py) else {
+            return Err(PyTypeError::new_err(
+                "a pandas object needs the candle_numpy package's converter: import candle_numpy \
+                 (not only candle_numpy._native), or pass frame.to_numpy()",
+            ));
+        };
+        let values = values_of.bind(py).call1((data, mode == Sharing::Share))?;
         let (t, readonly) = tensor_from_numpy(&values, mode, &opts)?;
         return Ok(PyTensor::new(t, readonly));
     }
@@ -192,6 +197,17 @@ pub fn convert(
 
 /// Whether `obj` is a pandas DataFrame or Series (by its type's module: pandas is never
 /// imported here).
+/// `candle_numpy._pandas.values`, registered by the package at import (the native module never
+/// imports the package): a DataFrame or Series to its NumPy values, or a precise error.
+static PANDAS_VALUES: pyo3::sync::PyOnceLock<Py<PyAny>> = pyo3::sync::PyOnceLock::new();
+
+/// Register the pandas converter (`candle_numpy/__init__.py` calls it at import; a second call
+/// keeps the first).
+#[pyfunction]
+pub fn _register_pandas_values(py: Python<'_>, values: Py<PyAny>) {
+    let _ = PANDAS_VALUES.set(py, values);
+}
+
 fn is_pandas(obj: &Bound<'_, PyAny>) -> bool {
     let ty = obj.get_type();
     let from_pandas = ty.module().map(|m| m.to_string().starts_with("pandas.")).unwrap_or(false);
@@ -537,6 +553,19 @@ pub fn sharing_available() -> bool {
 #[pyfunction]
 pub fn cuda_is_available() -> bool {
     candle_numpy::device::cuda_is_available()
+}
+
+/// `cn.device(spec)`: the canonical name of a device spelling ("CUDA" -> "cuda:0"), parsed by
+/// the core's `device::parse_location` without opening the device; `ShapeError` (a
+/// `ValueError`) for anything else.
+#[pyfunction]
+pub fn device_name(spec: &str) -> PyResult<String> {
+    use candle_core::DeviceLocation;
+    match candle_numpy::device::parse_location(spec)? {
+        DeviceLocation::Cpu => Ok("cpu".into()),
+        DeviceLocation::Cuda { gpu_id } => Ok(format!("cuda:{gpu_id}")),
+        DeviceLocation::Metal { .. } => Err(candle_numpy::Error::DeviceSpec { spec: spec.into() }.into()),
+    }
 }
 
 /// Number of NumPy buffers currently shared with tensors (diagnostics and leak tests).

@@ -53,6 +53,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<data::PyDataset>()?;
     m.add_class::<data::PyBatchIter>()?;
     m.add_class::<variable::PyVariable>()?;
+    m.add_function(wrap_pyfunction!(variable::tf_constant, m)?)?;
     m.add_function(wrap_pyfunction!(convert::from_numpy, m)?)?;
     m.add_function(wrap_pyfunction!(convert::tensor, m)?)?;
     m.add_function(wrap_pyfunction!(convert::as_tensor, m)?)?;
@@ -60,14 +61,17 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(convert::shares_memory, m)?)?;
     m.add_function(wrap_pyfunction!(convert::sharing_available, m)?)?;
     m.add_function(wrap_pyfunction!(convert::cuda_is_available, m)?)?;
+    m.add_function(wrap_pyfunction!(convert::device_name, m)?)?;
     m.add_function(wrap_pyfunction!(convert::adopted_blocks, m)?)?;
     m.add_class::<optim::PyOptimizer>()?;
+    m.add_function(wrap_pyfunction!(optim::loss, m)?)?;
     m.add_class::<keras::PyKerasSequential>()?;
     m.add_function(wrap_pyfunction!(autograd::is_grad_enabled, m)?)?;
     m.add_function(wrap_pyfunction!(autograd::set_grad_enabled, m)?)?;
     m.add_function(wrap_pyfunction!(distance::cdist, m)?)?;
     m.add_function(wrap_pyfunction!(basics::cat, m)?)?;
     m.add_function(wrap_pyfunction!(dtype::_register_dtype_class, m)?)?;
+    m.add_function(wrap_pyfunction!(convert::_register_pandas_values, m)?)?;
     m.add_function(wrap_pyfunction!(basics::_register_random_source, m)?)?;
     m.add_class::<basics::PyTensorStorage>()?;
     m.add_function(wrap_pyfunction!(basics::stack, m)?)?;

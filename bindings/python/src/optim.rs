@@ -156,3 +156,37 @@ impl PyOptimizer {
         self.slots.len()
     }
 }
+
+/// `_native.loss(name, input, target, reduction="mean")`: the engine's losses
+/// (`candle_numpy::train::loss`) for `cn.torch.nn.functional`, recorded for `backward`. `name`
+/// is "binary_cross_entropy", "binary_cross_entropy_with_logits", "mse_loss", "l1_loss" or
+/// "cross_entropy" (class indices as `target`).
+#[pyfunction]
+#[pyo3(signature = (name, input, target, reduction="mean"))]
+pub fn loss(
+    py: Python<'_>,
+    name: &str,
+    input: PyRef<'_, PyTensor>,
+    target: PyRef<'_, PyTensor>,
+    reduction: &str,
+) -> PyResult<PyTensor> {
+    use candle_numpy::train::loss;
+    let reduction: loss::Reduction = reduction.parse()?;
+    type LossFn = fn(&Tensor, &Tensor, loss::Reduction) -> candle_numpy::Result<Tensor>;
+    let f: LossFn = match name {
+        "binary_cross_entropy" => loss::binary_cross_entropy,
+        "binary_cross_entropy_with_logits" => loss::binary_cross_entropy_with_logits,
+        "mse_loss" => loss::mse_loss,
+        "l1_loss" => loss::l1_loss,
+        "cross_entropy" => loss::cross_entropy,
+        other => {
+            return Err(PyValueError::new_err(format!(
+                "unknown loss {other:?}; use binary_cross_entropy, binary_cross_entropy_with_logits, \
+                 mse_loss, l1_loss or cross_entropy"
+            )))
+        }
+    };
+    let (x, y) = (input.inner.clone(), target.inner.clone());
+    let out = detach(py, move || f(&x, &y, reduction)).map_err(|e| candle_numpy::python::to_pyerr(py, e))?;
+    Ok(input.result(out))
+}

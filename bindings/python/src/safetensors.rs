@@ -38,11 +38,13 @@ fn array_of(value: &Bound<'_, PyAny>) -> PyResult<ArrayRef> {
 /// Save arrays and tensors as a `.safetensors` file.
 ///
 /// Args:
+///     path: file to write (str or os.PathLike); written beside it and renamed over it, so
+///         tensors memory-mapped from an older version of the file stay valid. The path comes
+///         first, as in `save_npy` and `np.save`; the old order `(tensors, path)` is accepted
+///         with a DeprecationWarning until 0.2.
 ///     tensors: dict of name -> NumPy array (any dtype of the table, including bool, int8,
 ///         uint16, uint64, ml_dtypes bfloat16 / float8_e4m3fn; any layout or byte order) or
 ///         `cn.Tensor`.
-///     path: file to write (str or os.PathLike); written beside it and renamed over it, so
-///         tensors memory-mapped from an older version of the file stay valid.
 ///     metadata: optional dict of str -> str stored as the header's `__metadata__`.
 ///
 /// Raises:
@@ -51,19 +53,40 @@ fn array_of(value: &Bound<'_, PyAny>) -> PyResult<ArrayRef> {
 ///     OSError: the file cannot be written (FileNotFoundError for a missing directory).
 ///
 /// Example:
-///     >>> cn.save_safetensors({"w": np.ones((2, 3), np.float32)}, "w.safetensors")
+///     >>> cn.save_safetensors("w.safetensors", {"w": np.ones((2, 3), np.float32)})
 #[pyfunction]
-#[pyo3(signature = (tensors, path, metadata=None))]
+#[pyo3(signature = (path, tensors, metadata=None))]
 pub fn save_safetensors(
+    path: &Bound<'_, PyAny>,
     tensors: &Bound<'_, PyAny>,
-    path: PathBuf,
     metadata: Option<HashMap<String, String>>,
 ) -> PyResult<()> {
     let py = tensors.py();
     release_parked(py);
+    // the order before 0.1 was (tensors, path), as the safetensors package's save_file: still
+    // accepted (a dict first, a path second), with a DeprecationWarning, until 0.2
+    let (path, tensors) = if path.cast::<PyDict>().is_ok() && tensors.cast::<PyDict>().is_err() {
+        PyErr::warn(
+            py,
+            &py.get_type::<pyo3::exceptions::PyDeprecationWarning>(),
+            c"save_safetensors(tensors, path) is the old argument order; write \
+              save_safetensors(path, tensors) (the path first, as save_npy and np.save); the old \
+              order is accepted until 0.2",
+            2,
+        )?;
+        (tensors, path)
+    } else {
+        (path, tensors)
+    };
+    let path: PathBuf = path.extract().map_err(|_| {
+        PyTypeError::new_err(format!(
+            "save_safetensors(path, tensors): path must be a str or os.PathLike, got {}",
+            type_name(path)
+        ))
+    })?;
     let dict = tensors.cast::<PyDict>().map_err(|_| {
         PyTypeError::new_err(format!(
-            "save_safetensors expects a dict of name -> array or tensor, got {}",
+            "save_safetensors(path, tensors) expects tensors as a dict of name -> array or tensor, got {}",
             type_name(tensors)
         ))
     })?;
@@ -78,7 +101,7 @@ pub fn save_safetensors(
         })?;
         items.push((name, array_of(&value)?));
     }
-    let result = detach(py, || st::save(items.iter().map(|(n, a)| (n, a)), &path, metadata));
+    let result = detach(py, || st::save(&path, items.iter().map(|(n, a)| (n, a)), metadata));
     // the arrays (and their Python owners) are dropped here, with the GIL held
     drop(items);
     result.map_err(|e| to_pyerr(py, e))

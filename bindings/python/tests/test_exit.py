@@ -60,7 +60,7 @@ CASES = {
     "safetensors_mmap": (
         "import tempfile, os\n"
         "d = tempfile.mkdtemp()\np = os.path.join(d, 'w.safetensors')\n"
-        "cn.save_safetensors({'w': a.reshape(64, 64), 'b': a[:64]}, p)\n"
+        "cn.save_safetensors(p, {'w': a.reshape(64, 64), 'b': a[:64]})\n"
         "ts = cn.load_safetensors(p, mmap=True)\nw = ts['w'][1:]\nv = ts['b'].numpy()\nprint('ok')",
         0,
         None,

@@ -416,7 +416,7 @@ def sources(tmp_path_factory):
     npy = d / "x.npy"
     np.save(npy, base_array())
     st_path = d / "x.safetensors"
-    cn.save_safetensors({"x": base_array()}, st_path)
+    cn.save_safetensors(st_path, {"x": base_array()})
     raw = d / "x.raw"
     base_array().tofile(raw)
 

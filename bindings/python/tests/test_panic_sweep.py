@@ -239,7 +239,7 @@ def test_files_and_foreign_objects(tmp_path):
     for obj in [None, 1, "x", object(), np.zeros(3), [1, 2]]:
         survives(cn.from_dlpack, obj)
         survives(cn.save_npy, str(tmp_path / "o.npy"), obj)
-        survives(cn.save_safetensors, {"a": obj}, str(tmp_path / "o.safetensors"))
+        survives(cn.save_safetensors, str(tmp_path / "o.safetensors"), {"a": obj})
     survives(cn.save_npz, str(tmp_path / "o.npz"), a=np.zeros(2), b="x")
-    survives(cn.save_safetensors, {}, str(tmp_path / "e.safetensors"))
+    survives(cn.save_safetensors, str(tmp_path / "e.safetensors"), {})
     survives(cn.save_npy, str(tmp_path / "missing-dir" / "x.npy"), np.zeros(2))

@@ -101,7 +101,7 @@ def test_mapped_npy_and_safetensors_refuse_writes(tmp_path, write):
     npy = tmp_path / "w.npy"
     np.save(npy, VALUES)
     st = tmp_path / "w.safetensors"
-    cn.save_safetensors({"w": cn.tensor(VALUES)}, st)
+    cn.save_safetensors(st, {"w": cn.tensor(VALUES)})
     before = (npy.read_bytes(), st.read_bytes())
     for t in (cn.load_npy(npy, mmap=True), cn.load_safetensors(st, mmap=True)["w"]):
         assert t.is_readonly

@@ -57,7 +57,7 @@ def test_ours_are_read_by_safetensors(tmp_path, dtype):
     arrays = {"c": a, "t": a.T, "s": a[::2, 1::2]}
     if a.dtype.itemsize > 1:
         arrays["be"] = a.astype(a.dtype.newbyteorder(">"))
-    cn.save_safetensors(arrays, path)
+    cn.save_safetensors(path, arrays)
     back = st_np.load_file(str(path))
     assert set(back) == set(arrays)
     for name, want in arrays.items():
@@ -89,7 +89,7 @@ def test_mmap_tensors_are_views_of_the_mapped_file(tmp_path):
     path = tmp_path / "w.safetensors"
     w = np.arange(4096, dtype=np.float32).reshape(64, 64)
     b = np.arange(64, dtype=np.float64)
-    cn.save_safetensors({"w": w, "b": b}, path)
+    cn.save_safetensors(path, {"w": w, "b": b})
     loaded = cn.load_safetensors(path)
     tw, tb = loaded["w"], loaded["b"]
     ranges = file_mapping_ranges(path)
@@ -122,7 +122,7 @@ def test_mmap_tensors_are_views_of_the_mapped_file(tmp_path):
 def test_copies_without_mmap_are_writable_and_independent(tmp_path):
     path = tmp_path / "w.safetensors"
     w = np.arange(12, dtype=np.float32).reshape(3, 4)
-    cn.save_safetensors({"w": w}, path)
+    cn.save_safetensors(path, {"w": w})
     t = cn.load_safetensors(path, mmap=False)["w"]
     assert not t.is_readonly
     assert not file_mapping_ranges(path)
@@ -134,9 +134,9 @@ def test_copies_without_mmap_are_writable_and_independent(tmp_path):
 def test_saving_over_a_mapped_file_leaves_its_tensors_intact(tmp_path):
     path = tmp_path / "w.safetensors"
     w = np.arange(1000, dtype=np.float64)
-    cn.save_safetensors({"w": w}, path)
+    cn.save_safetensors(path, {"w": w})
     old = cn.load_safetensors(path)["w"]
-    cn.save_safetensors({"w": w * 2, "extra": np.ones(3, np.int32)}, path)
+    cn.save_safetensors(path, {"w": w * 2, "extra": np.ones(3, np.int32)})
     np.testing.assert_array_equal(old.numpy(), w)
     new = cn.load_safetensors(path)
     np.testing.assert_array_equal(new["w"].numpy(), w * 2)
@@ -145,7 +145,7 @@ def test_saving_over_a_mapped_file_leaves_its_tensors_intact(tmp_path):
 
 def test_tensors_and_path_likes(tmp_path):
     t = cn.tensor(np.arange(6, dtype=np.float32).reshape(2, 3)).transpose(0, 1)
-    cn.save_safetensors({"t": t, "lst": [1.5, 2.5]}, str(tmp_path / "a.safetensors"))
+    cn.save_safetensors(str(tmp_path / "a.safetensors"), {"t": t, "lst": [1.5, 2.5]})
     back = st_np.load_file(str(tmp_path / "a.safetensors"))
     np.testing.assert_array_equal(back["t"], t.numpy())
     np.testing.assert_array_equal(back["lst"], [1.5, 2.5])
@@ -157,14 +157,14 @@ def test_metadata_round_trips_both_ways(tmp_path):
 
     meta = {"format": "np", "note": "ünïcode and \"quotes\""}
     ours = tmp_path / "ours.safetensors"
-    cn.save_safetensors({"x": np.zeros(2, np.float32)}, ours, metadata=meta)
+    cn.save_safetensors(ours, {"x": np.zeros(2, np.float32)}, metadata=meta)
     with safe_open(str(ours), framework="np") as f:
         assert f.metadata() == meta
     assert cn.safetensors_metadata(ours) == meta
     theirs = tmp_path / "theirs.safetensors"
     st_np.save_file({"x": np.zeros(2, np.float32)}, str(theirs), metadata={"a": "b"})
     assert cn.safetensors_metadata(theirs) == {"a": "b"}
-    cn.save_safetensors({"x": np.zeros(2, np.float32)}, ours)
+    cn.save_safetensors(ours, {"x": np.zeros(2, np.float32)})
     assert cn.safetensors_metadata(ours) == {}
 
 
@@ -173,7 +173,7 @@ def test_ml_dtypes_round_trip(tmp_path):
     path = tmp_path / "ml.safetensors"
     bf = np.array([-2.5, 0.0, 1.0, 3e38], dtype=np.float32).astype(ml_dtypes.bfloat16)
     f8 = np.array([-2.5, 0.0, 1.0, 448.0], dtype=np.float32).astype(ml_dtypes.float8_e4m3fn)
-    cn.save_safetensors({"bf": bf, "f8": f8}, path)
+    cn.save_safetensors(path, {"bf": bf, "f8": f8})
     for mmap in (True, False):
         loaded = cn.load_safetensors(path, mmap=mmap)
         assert loaded["bf"].dtype == "bfloat16" and loaded["f8"].dtype == "float8_e4m3fn"
@@ -186,7 +186,7 @@ def test_bfloat16_interop_with_safetensors_when_supported(tmp_path):
     ml_dtypes = pytest.importorskip("ml_dtypes")
     bf = np.array([-2.5, 0.0, 1.0, 3e38], dtype=np.float32).astype(ml_dtypes.bfloat16)
     ours = tmp_path / "ours.safetensors"
-    cn.save_safetensors({"bf": bf}, ours)
+    cn.save_safetensors(ours, {"bf": bf})
     try:
         back = st_np.load_file(str(ours))["bf"]
     except Exception as e:  # the package's NumPy backend has no bfloat16
@@ -240,7 +240,7 @@ def test_unsupported_dtypes_are_dtype_errors(tmp_path):
     with pytest.raises(TypeError, match="F8_E5M2"):
         cn.load_safetensors(path, mmap=False)
     with pytest.raises(TypeError, match="complex"):
-        cn.save_safetensors({"z": np.ones(2, np.complex128)}, tmp_path / "z.safetensors")
+        cn.save_safetensors(tmp_path / "z.safetensors", {"z": np.ones(2, np.complex128)})
 
 
 def test_bad_arguments_and_io_errors(tmp_path):
@@ -251,13 +251,26 @@ def test_bad_arguments_and_io_errors(tmp_path):
     with pytest.raises(FileNotFoundError):
         cn.safetensors_metadata(tmp_path / "missing.safetensors")
     with pytest.raises(OSError, match="x.safetensors"):
-        cn.save_safetensors({"a": np.zeros(1)}, tmp_path / "no" / "dir" / "x.safetensors")
+        cn.save_safetensors(tmp_path / "no" / "dir" / "x.safetensors", {"a": np.zeros(1)})
     with pytest.raises(TypeError, match="dict"):
-        cn.save_safetensors([np.zeros(1)], tmp_path / "x.safetensors")
+        cn.save_safetensors(tmp_path / "x.safetensors", [np.zeros(1)])
     with pytest.raises(TypeError, match="names must be str"):
-        cn.save_safetensors({1: np.zeros(1)}, tmp_path / "x.safetensors")
+        cn.save_safetensors(tmp_path / "x.safetensors", {1: np.zeros(1)})
     with pytest.raises(ValueError, match="__metadata__"):
-        cn.save_safetensors({"__metadata__": np.zeros(1)}, tmp_path / "x.safetensors")
+        cn.save_safetensors(tmp_path / "x.safetensors", {"__metadata__": np.zeros(1)})
     with pytest.raises(ValueError, match="unknown device"):
         cn.load_safetensors(tmp_path / "x.safetensors", device="tpu")
+    with pytest.raises(TypeError, match="path must be a str or os.PathLike"):
+        cn.save_safetensors(3, {"a": np.zeros(1)})
+
+
+def test_save_takes_the_path_first_and_still_accepts_the_old_order(tmp_path):
+    new, old = tmp_path / "new.safetensors", tmp_path / "old.safetensors"
+    w = np.arange(6, dtype=np.float32).reshape(2, 3)
+    cn.save_safetensors(new, {"w": w}, {"k": "v"})
+    cn.save_safetensors(path=old, tensors={"w": w}, metadata={"k": "v"})
+    assert new.read_bytes() == old.read_bytes()
+    with pytest.warns(DeprecationWarning, match="old argument order"):
+        cn.save_safetensors({"w": w}, old, metadata={"k": "v"})
+    assert new.read_bytes() == old.read_bytes()
     assert not (tmp_path / "x.safetensors").exists()

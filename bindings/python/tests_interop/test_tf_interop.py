@@ -97,7 +97,7 @@ def test_seed_keras_model_same_weights_same_predictions(tmp_path):
     theirs, ours = build(tf.keras), build(cn.tf.keras)
     names = [name for name, _ in ours.weights]
     assert [tuple(w.shape) for _, w in ours.weights] == [w.shape for w in theirs.get_weights()]
-    cn.save_safetensors(dict(zip(names, theirs.get_weights())), tmp_path / "w.safetensors")
+    cn.save_safetensors(tmp_path / "w.safetensors", dict(zip(names, theirs.get_weights())))
     ours.load_weights(tmp_path / "w.safetensors")
     np.testing.assert_allclose(ours.predict(X, verbose=0), theirs.predict(X, verbose=0), rtol=1e-5, atol=1e-6)
 

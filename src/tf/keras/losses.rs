@@ -92,10 +92,8 @@ impl Loss {
         let units = z.dim(D::Minus1)? as f64;
         Ok(match (self, activation) {
             (Loss::BinaryCrossentropy, Activation::Sigmoid) => {
-                // relu(z) - z*y + log(1 + exp(-|z|)): exp of a non-positive number never
-                // overflows, and log(1 + u) for u in (0, 1] is well conditioned
-                let softplus_tail = z.abs()?.neg()?.exp()?.affine(1.0, 1.0)?.log()?;
-                ((z.relu()? - (z * y)?)? + softplus_tail)?.sum_all()?.affine(1.0 / units, 0.0)?
+                // the engine's stable form, shared with torch's binary_cross_entropy_with_logits
+                crate::train::loss::bce_with_logits_elements(z, y)?.sum_all()?.affine(1.0 / units, 0.0)?
             }
             (Loss::BinaryCrossentropy, act) => {
                 let p = act.apply(z)?.clamp(EPSILON, 1.0 - EPSILON)?;

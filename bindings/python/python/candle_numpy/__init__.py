@@ -13,7 +13,7 @@ Conversions say whether they share memory or copy:
 ``cn.shares_memory(a, t)`` tells whether two objects share memory. Files: ``cn.load_npy(p,
 mmap=True)`` shares a memory-mapped ``.npy`` (read-only, O(1)); ``cn.save_npy``, ``cn.load_npz``,
 ``cn.save_npz``; ``cn.load_safetensors(path)`` maps a ``.safetensors`` file and shares it
-(read-only tensors), ``cn.save_safetensors(dict, path)`` writes one. Record arrays:
+(read-only tensors), ``cn.save_safetensors(path, dict)`` writes one. Record arrays:
 ``cn.from_structured(arr)``. pandas frames and series convert directly.
 """
 
@@ -49,6 +49,10 @@ from ._native import (
 from ._dtypes import dtype as _dtype  # noqa: E402
 
 _native._register_dtype_class(_dtype)
+
+from ._pandas import values as _pandas_values  # noqa: E402
+
+_native._register_pandas_values(_pandas_values)
 
 from ._structured import from_structured  # noqa: E402
 from . import tf, torch  # noqa: E402  (the facades build on the names above)
@@ -102,17 +106,11 @@ cuda = _Cuda()
 
 
 def device(spec: str) -> str:
-    """Normalise a device name ("cpu", "cuda", "cuda:N"); raises ValueError on anything else.
+    """Normalise a device name ("cpu", "cuda", "gpu", "cuda:N", any case); raises ValueError
+    (``cn.ShapeError``) on anything else. The parsing is the core's (``device::parse_location``).
 
     Example:
         >>> cn.device("CUDA")
         'cuda:0'
     """
-    s = str(spec).strip().lower()
-    if s == "cpu":
-        return "cpu"
-    if s in ("cuda", "gpu"):
-        return "cuda:0"
-    if s.startswith("cuda:") and s[5:].isdigit():
-        return s
-    raise ValueError(f'unknown device {spec!r}: expected "cpu", "cuda" or "cuda:N"')
+    return _native.device_name(str(spec))

@@ -1,6 +1,7 @@
 """pandas in: a DataFrame or Series becomes its NumPy values, or an error naming what stops it.
 
-The native constructors call :func:`values` for every pandas object, so ``cn.tensor``,
+The package registers :func:`values` with the native module at import, and the native
+constructors call it for every pandas object, so ``cn.tensor``,
 ``cn.as_tensor``, ``cn.from_numpy``, the facades and the datasets all take frames directly.
 pandas is never imported here: the objects come from a program that already has it.
 """

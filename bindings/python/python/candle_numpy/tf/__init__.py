@@ -17,10 +17,8 @@ Example:
     (2, 3)
 """
 
-import numpy as np
 
 from .. import _native
-from .._native import Variable
 from .._dtypes import NAMES as _NAMES, TF_ALIASES as _ALIASES, is_python_data as _is_python_data
 from . import data, keras
 
@@ -72,14 +70,22 @@ def constant(value, dtype=None, shape=None):
     if shape is None:
         return t
     shape = tuple(int(d) for d in (shape if isinstance(shape, (tuple, list)) else (shape,)))
-    n = int(np.prod(shape)) if shape else 1
-    size = int(np.prod(t.shape)) if t.shape else 1
-    if size == n:
-        return t.reshape(*shape) if shape else t.reshape(())
-    if size == 1:
-        return _tf_rules(_native.tensor(np.broadcast_to(t.numpy().reshape(()), shape), dtype=t.dtype))
-    raise ValueError(f"constant: value has {size} elements, which cannot fill shape {shape}; "
-                     "pass one element to broadcast, or exactly prod(shape)")
+    # the Rust facade's tf::constant: reshape, fill from one element, or a ShapeError
+    return _tf_rules(_native.tf_constant(t, shape))
+
+
+class Variable(_native.Variable):
+    """``tf.Variable(initial_value, trainable=True, dtype=None)``: a trainable variable holding
+    its own copy of ``initial_value`` (inferred as ``constant`` does: Python ints are int32).
+
+    The native base is the Rust facade's ``tf::Variable``; ``assign``/``assign_add`` cast to the
+    variable's dtype and broadcast to its shape.
+    """
+
+    __slots__ = ()
+
+    def __new__(cls, initial_value, trainable=True, dtype=None):
+        return super().__new__(cls, constant(initial_value, dtype), trainable)
 
 
 def cast(x, dtype, name=None):
