@@ -69,8 +69,8 @@ struct StepConstants {
 /// [`compile`](Self::compile) when the first layer has an `input_shape`, by
 /// [`build`](Self::build), or at the first [`fit`](Self::fit) / [`predict`](Self::predict) /
 /// [`evaluate`](Self::evaluate) from `x`'s shape. Kernels are glorot-uniform and biases zero,
-/// drawn from the project's seeded generator ([`Rng`]; candle's own CPU generator cannot be
-/// seeded), so [`with_seed`](Self::with_seed) makes weights, dropout masks and shuffle orders
+/// drawn from the project's seeded generator (xoshiro256**; candle's own CPU generator cannot
+/// be seeded), so [`with_seed`](Self::with_seed) makes weights, dropout masks and shuffle orders
 /// reproducible.
 ///
 /// **Device.** Weights live on the model's device ([`with_device`](Self::with_device), CPU by
