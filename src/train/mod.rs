@@ -6,6 +6,7 @@
 //! torch's `Adam(weight_decay=...)` as an L2 term) and translate to an
 //! [`optim::OptimizerConfig`].
 
+mod fused;
 pub mod loss;
 pub mod optim;
 

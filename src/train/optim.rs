@@ -146,38 +146,61 @@ impl OptimizerConfig {
     }
 }
 
-/// The state of one SGD parameter: its momentum buffer, made on the first step.
+/// The state of one SGD parameter outside the fused path: its momentum buffer, made on the
+/// first step.
 #[derive(Debug)]
 struct SgdSlot {
     var: Var,
     buffer: Option<Tensor>,
 }
 
+/// The variables the fused kernels cannot step (another device, half precision), updated with
+/// candle ops.
 #[derive(Debug)]
-enum Inner {
+enum Generic {
     Sgd(Vec<SgdSlot>),
-    Adam(candle_nn::AdamW),
+    Adam { opt: candle_nn::AdamW, vars: Vec<Var> },
 }
 
 /// An optimizer over a set of variables: [`step`](Stepper::step) applies one update from
 /// their gradients. Variables without a gradient in the store are skipped (as torch skips
 /// parameters whose `.grad` is `None`); non-float variables are never updated.
+///
+/// CPU f32/f64 variables are updated in place by fused kernels (one pass over the parameter,
+/// its gradient and its state; no allocation per step; large parameters on rayon's threads);
+/// others (CUDA, f16/bf16) by candle ops with the same formulas.
 #[derive(Debug)]
 pub struct Stepper {
     config: OptimizerConfig,
-    inner: Inner,
-    /// Every variable, in order (for the L2 term of Adam).
+    fused: Vec<super::fused::Slot>,
+    generic: Generic,
+    /// Every variable, in order.
     vars: Vec<Var>,
+    /// Steps taken (Adam's bias corrections).
+    steps: u64,
 }
 
 impl Stepper {
     /// A stepper for `vars` under `config` (validated).
     pub fn new(config: OptimizerConfig, vars: Vec<Var>) -> Result<Self> {
+        Self::with_fused(config, vars, true)
+    }
+
+    /// As [`new`](Self::new), choosing whether eligible variables use the fused kernels
+    /// (`false`: candle ops for every variable; for comparisons and benchmarks).
+    pub fn with_fused(config: OptimizerConfig, vars: Vec<Var>, fused: bool) -> Result<Self> {
         config.validate("optimizer")?;
         let vars: Vec<Var> = vars.into_iter().filter(|v| v.dtype().is_float()).collect();
-        let inner = match config {
+        let (fast, rest): (Vec<Var>, Vec<Var>) =
+            vars.iter().cloned().partition(|v| fused && super::fused::eligible(v));
+        let buffers = match config {
+            OptimizerConfig::Sgd { momentum, .. } => usize::from(momentum != 0.0),
+            OptimizerConfig::Adam { .. } => 2,
+        };
+        let fused = fast.into_iter().map(|v| super::fused::Slot::new(v, buffers)).collect();
+        let generic = match config {
             OptimizerConfig::Sgd { .. } => {
-                Inner::Sgd(vars.iter().map(|v| SgdSlot { var: v.clone(), buffer: None }).collect())
+                Generic::Sgd(rest.into_iter().map(|var| SgdSlot { var, buffer: None }).collect())
             }
             OptimizerConfig::Adam { lr, beta1, beta2, eps, weight_decay } => {
                 let decoupled = match weight_decay {
@@ -185,10 +208,10 @@ impl Stepper {
                     _ => 0.0,
                 };
                 let p = candle_nn::ParamsAdamW { lr, beta1, beta2, eps, weight_decay: decoupled };
-                Inner::Adam(candle_nn::AdamW::new(vars.clone(), p)?)
+                Generic::Adam { opt: candle_nn::AdamW::new(rest.clone(), p)?, vars: rest }
             }
         };
-        Ok(Stepper { config, inner, vars })
+        Ok(Stepper { config, fused, generic, vars, steps: 0 })
     }
 
     /// The configuration (with the current learning rate).
@@ -206,8 +229,8 @@ impl Stepper {
         match &mut self.config {
             OptimizerConfig::Sgd { lr, .. } | OptimizerConfig::Adam { lr, .. } => *lr = new,
         }
-        if let Inner::Adam(o) = &mut self.inner {
-            o.set_learning_rate(new);
+        if let Generic::Adam { opt, .. } = &mut self.generic {
+            opt.set_learning_rate(new);
         }
     }
 
@@ -218,8 +241,37 @@ impl Stepper {
 
     /// One update from the gradients in `grads`.
     pub fn step(&mut self, grads: &GradStore) -> Result<()> {
-        match (&mut self.inner, self.config) {
-            (Inner::Sgd(slots), OptimizerConfig::Sgd { lr, momentum, nesterov, style, weight_decay }) => {
+        use super::fused::Rule;
+        self.steps += 1;
+        let l2 = |d: WeightDecay| match d {
+            WeightDecay::L2(w) => w,
+            _ => 0.0,
+        };
+        let rule = match self.config {
+            OptimizerConfig::Sgd { lr, momentum, nesterov, style, weight_decay } => {
+                Rule::Sgd { lr, momentum, nesterov, style, l2: l2(weight_decay) }
+            }
+            OptimizerConfig::Adam { lr, beta1, beta2, eps, weight_decay } => Rule::Adam {
+                lr,
+                beta1,
+                beta2,
+                eps,
+                l2: l2(weight_decay),
+                decoupled: match weight_decay {
+                    WeightDecay::Decoupled(w) => w,
+                    _ => 0.0,
+                },
+                scale_m: 1.0 / (1.0 - beta1.powi(self.steps as i32)),
+                scale_v: 1.0 / (1.0 - beta2.powi(self.steps as i32)),
+            },
+        };
+        for slot in &self.fused {
+            if let Some(g) = grads.get(&slot.var) {
+                super::fused::step(slot, g, rule)?;
+            }
+        }
+        match (&mut self.generic, self.config) {
+            (Generic::Sgd(slots), OptimizerConfig::Sgd { lr, momentum, nesterov, style, weight_decay }) => {
                 for slot in slots {
                     let Some(g) = grads.get(&slot.var) else { continue };
                     let w = slot.var.as_tensor();
@@ -255,20 +307,21 @@ impl Stepper {
                     slot.var.set(&next)?;
                 }
             }
-            (Inner::Adam(o), OptimizerConfig::Adam { weight_decay: WeightDecay::L2(wd), .. })
-                if wd != 0.0 =>
-            {
+            (
+                Generic::Adam { opt, vars },
+                OptimizerConfig::Adam { weight_decay: WeightDecay::L2(wd), .. },
+            ) if wd != 0.0 => {
                 // torch's Adam: the L2 term joins the gradient
                 let mut store = GradStore::default();
-                for v in &self.vars {
+                for v in vars.iter() {
                     if let Some(g) = grads.get(v) {
                         store.insert(v.as_tensor(), (g + (v.as_tensor() * wd)?)?);
                     }
                 }
-                o.step(&store)?;
+                opt.step(&store)?;
             }
-            (Inner::Adam(o), _) => o.step(grads)?,
-            (Inner::Sgd(_), OptimizerConfig::Adam { .. }) => unreachable!("the state follows the config"),
+            (Generic::Adam { opt, .. }, _) => opt.step(grads)?,
+            (Generic::Sgd(_), OptimizerConfig::Adam { .. }) => unreachable!("the state follows the config"),
         }
         Ok(())
     }
@@ -355,5 +408,87 @@ mod tests {
             weight_decay: WeightDecay::None,
         };
         assert!(nan.validate("Adam").unwrap_err().to_string().contains("beta2"));
+    }
+
+    /// The fused kernels and the candle-op path agree on every rule, for a parameter small
+    /// enough for one thread and one split over rayon's chunks, in f32 and f64, over steps
+    /// whose learning rate changes (where the momentum styles part).
+    #[test]
+    fn fused_kernels_match_the_candle_op_path() -> Result<()> {
+        use candle_core::DType;
+        let configs = [
+            sgd(0.0, false, MomentumStyle::Torch, WeightDecay::None),
+            sgd(0.9, false, MomentumStyle::Torch, WeightDecay::L2(0.01)),
+            sgd(0.9, true, MomentumStyle::Torch, WeightDecay::None),
+            sgd(0.8, false, MomentumStyle::Keras, WeightDecay::None),
+            sgd(0.8, true, MomentumStyle::Keras, WeightDecay::L2(0.02)),
+            OptimizerConfig::Adam {
+                lr: 0.01,
+                beta1: 0.9,
+                beta2: 0.999,
+                eps: 1e-8,
+                weight_decay: WeightDecay::None,
+            },
+            OptimizerConfig::Adam {
+                lr: 0.01,
+                beta1: 0.8,
+                beta2: 0.99,
+                eps: 1e-7,
+                weight_decay: WeightDecay::L2(0.1),
+            },
+            OptimizerConfig::Adam {
+                lr: 0.01,
+                beta1: 0.9,
+                beta2: 0.999,
+                eps: 1e-8,
+                weight_decay: WeightDecay::Decoupled(0.05),
+            },
+        ];
+        for dtype in [DType::F32, DType::F64] {
+            for n in [37usize, 3 * (1 << 15) + 5] {
+                for config in configs {
+                    let init = Tensor::arange(0f64, n as f64, &Device::Cpu)?.affine(1.0 / n as f64, -0.5)?;
+                    let init = init.to_dtype(dtype)?;
+                    let (a, b) = (Var::from_tensor(&init)?, Var::from_tensor(&init)?);
+                    let mut fused = Stepper::new(config, vec![a.clone()])?;
+                    let mut plain = Stepper::with_fused(config, vec![b.clone()], false)?;
+                    assert_eq!((fused.fused.len(), plain.fused.len()), (1, 0));
+                    for (k, lr) in [0.1, 0.1, 0.05, 0.2].into_iter().enumerate() {
+                        fused.set_learning_rate(lr);
+                        plain.set_learning_rate(lr);
+                        // the same gradient for both: cos of the weights, shifted per step
+                        let g = |v: &Var| -> Result<GradStore> {
+                            let mut store = GradStore::default();
+                            store.insert(v.as_tensor(), v.as_tensor().affine(1.0, k as f64)?.cos()?);
+                            Ok(store)
+                        };
+                        fused.step(&g(&a)?)?;
+                        plain.step(&g(&b)?)?;
+                    }
+                    let diff = (a.as_tensor() - b.as_tensor())?.abs()?.max_all()?.to_dtype(DType::F64)?;
+                    let diff = diff.to_scalar::<f64>()?;
+                    let tol = if dtype == DType::F32 { 1e-6 } else { 1e-12 };
+                    assert!(diff <= tol, "{config:?} {dtype:?} n={n}: fused and candle ops differ by {diff}");
+                    assert!(
+                        a.as_tensor().ne(&init)?.max_all()?.to_scalar::<u8>()? == 1,
+                        "{config:?}: no update"
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn a_gradient_sharing_the_parameters_storage_is_read_before_it_is_written() -> Result<()> {
+        // d(sum(w^2)/2)/dw = w: candle may hand back the parameter's own storage; the kernel
+        // must not deadlock on it or read values it already overwrote
+        let w = Var::new(&[1.0f32, 2.0, 3.0], &Device::Cpu)?;
+        let mut opt = Stepper::new(OptimizerConfig::sgd(0.5), vec![w.clone()])?;
+        let mut store = GradStore::default();
+        store.insert(w.as_tensor(), w.as_tensor().clone());
+        opt.step(&store)?;
+        assert_eq!(w.as_tensor().to_vec1::<f32>()?, [0.5, 1.0, 1.5]);
+        Ok(())
     }
 }

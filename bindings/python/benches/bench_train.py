@@ -1,9 +1,16 @@
-"""Training benchmark: wall time of 5 epochs of the seed model (Dense 16 relu -> Dense 1
-sigmoid, Adam, BCE), peers side by side.
+"""Training benchmark: wall time of training, peers side by side.
 
-    python bindings/python/benches/bench_train.py [--quick]
+    python bindings/python/benches/bench_train.py [--quick] [--model seed|mlp|all]
 
-Workloads: the seed's 1000 x 10 at batch 32, and 100k x 10 at batch 256 (fewer rounds).
+Workloads:
+
+* ``seed``: 5 epochs of the seed model (Dense 16 relu -> Dense 1 sigmoid, Adam, BCE) on the
+  seed's 1000 x 10 at batch 32, and on 100k x 10 at batch 256 (fewer rounds);
+* ``mlp``: one epoch (after a warm-up epoch) of the MLP 784-256-256-10 (ReLU, softmax
+  cross-entropy, Adam lr 1e-3) on 20,000 samples at batch 32, 128 and 512, a model whose
+  arithmetic dominates; then a per-phase breakdown (forward, loss, backward, step; medians of
+  100 steps) of the torch-style loops at each batch size.
+
 Contenders: candle_numpy's Keras-style ``fit`` (the loop runs in Rust), the seed's PyTorch-style
 loop written against ``cn.torch`` (mini-batches from ``cn.torch.utils.data.DataLoader``), and,
 when installed (``make venv-bench``), PyTorch's own loop over its DataLoader and Keras
@@ -41,27 +48,57 @@ def data(n):
     return X, y
 
 
-def cn_keras(X, y, bs):
+def data_mlp(n):
+    rng = np.random.default_rng(0)
+    X = rng.random((n, 784), dtype=np.float32)
+    y = rng.integers(0, 10, n).astype(np.int64)
+    return X, y
+
+
+def keras_layers(keras, kind):
+    """The model as Keras layers (``keras`` is cn.tf.keras or tf.keras)."""
+    if kind == "seed":
+        return [keras.layers.Dense(16, activation="relu"), keras.layers.Dense(1, activation="sigmoid")]
+    return [keras.layers.Dense(256, activation="relu"), keras.layers.Dense(256, activation="relu"),
+            keras.layers.Dense(10, activation="softmax")]
+
+
+def keras_compile(model, kind):
+    if kind == "seed":
+        model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"])
+    else:
+        model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+
+
+def cn_keras(X, y, bs, kind="seed", epochs=EPOCHS):
     keras = cn.tf.keras
-    model = keras.Sequential([keras.layers.Dense(16, activation="relu", input_shape=(10,)),
-                              keras.layers.Dense(1, activation="sigmoid")])
-    model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"])
-    return lambda: model.fit(X, y, epochs=EPOCHS, batch_size=bs, verbose=0)
+    model = keras.Sequential([keras.Input(shape=(X.shape[1],))] + keras_layers(keras, kind))
+    keras_compile(model, kind)
+    return lambda: model.fit(X, y, epochs=epochs, batch_size=bs, verbose=0)
 
 
-def torch_style_loop(lib, X, y, bs):
-    """The seed's loop, mini-batched; ``lib`` is torch or cn.torch."""
+def torch_model(lib, kind):
+    """The model, its loss and its optimizer in torch's API (``lib`` is torch or cn.torch)."""
     nn = lib.nn
-    model = nn.Sequential(nn.Linear(10, 16), nn.ReLU(), nn.Linear(16, 1), nn.Sigmoid())
-    criterion = nn.BCELoss()
-    optimizer = lib.optim.Adam(model.parameters())
+    if kind == "seed":
+        model = nn.Sequential(nn.Linear(10, 16), nn.ReLU(), nn.Linear(16, 1), nn.Sigmoid())
+        return model, nn.BCELoss(), lib.optim.Adam(model.parameters())
+    model = nn.Sequential(nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(), nn.Linear(256, 10))
+    return model, nn.CrossEntropyLoss(), lib.optim.Adam(model.parameters(), lr=1e-3)
+
+
+def torch_style_loop(lib, X, y, bs, kind="seed", epochs=EPOCHS):
+    """The seed's loop, mini-batched; ``lib`` is torch or cn.torch."""
+    model, criterion, optimizer = torch_model(lib, kind)
     ds = lib.utils.data.TensorDataset(lib.from_numpy(X), lib.from_numpy(y))
     loader = lib.utils.data.DataLoader(ds, batch_size=bs, shuffle=True)
 
     def run():
-        for _ in range(EPOCHS):
+        for _ in range(epochs):
             for xb, yb in loader:
-                outputs = model(xb).squeeze(1)
+                outputs = model(xb)
+                if kind == "seed":
+                    outputs = outputs.squeeze(1)
                 loss = criterion(outputs, yb)
                 optimizer.zero_grad()
                 loss.backward()
@@ -70,19 +107,40 @@ def torch_style_loop(lib, X, y, bs):
     return run
 
 
-def tf_keras(X, y, bs):
+def phases(lib, X, y, bs, steps=100, warmup=10):
+    """Median ms of each phase of a torch-style step on one fixed batch of the MLP."""
+    model, criterion, optimizer = torch_model(lib, "mlp")
+    xb, yb = lib.from_numpy(X[:bs]), lib.from_numpy(y[:bs])
+    t = {"forward": [], "loss": [], "backward": [], "step": []}
+    for i in range(warmup + steps):
+        t0 = time.perf_counter()
+        out = model(xb)
+        t1 = time.perf_counter()
+        loss = criterion(out, yb)
+        t2 = time.perf_counter()
+        optimizer.zero_grad()
+        loss.backward()
+        t3 = time.perf_counter()
+        optimizer.step()
+        t4 = time.perf_counter()
+        if i >= warmup:
+            for k, a, b in (("forward", t0, t1), ("loss", t1, t2), ("backward", t2, t3), ("step", t3, t4)):
+                t[k].append((b - a) * 1e3)
+    return {k: statistics.median(v) for k, v in t.items()}
+
+
+def tf_keras(X, y, bs, kind="seed", epochs=EPOCHS):
     import tensorflow as tf
 
-    model = tf.keras.Sequential([tf.keras.Input(shape=(10,)), tf.keras.layers.Dense(16, activation="relu"),
-                                 tf.keras.layers.Dense(1, activation="sigmoid")])
-    model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"])
+    model = tf.keras.Sequential([tf.keras.Input(shape=(X.shape[1],))] + keras_layers(tf.keras, kind))
+    keras_compile(model, kind)
     model.fit(X[:bs * 2], y[:bs * 2], epochs=1, batch_size=bs, verbose=0)  # build and trace
-    return lambda: model.fit(X, y, epochs=EPOCHS, batch_size=bs, verbose=0)
+    return lambda: model.fit(X, y, epochs=epochs, batch_size=bs, verbose=0)
 
 
-def _tf_worker(conn, n, bs):
-    X, y = data(n)
-    run = tf_keras(X, y, bs)
+def _tf_worker(conn, n, bs, kind, epochs):
+    X, y = (data if kind == "seed" else data_mlp)(n)
+    run = tf_keras(X, y, bs, kind, epochs)
     while conn.recv() == "run":
         s = time.perf_counter()
         run()
@@ -92,10 +150,10 @@ def _tf_worker(conn, n, bs):
 class TfKeras:
     """tf.keras fit in its own process; each call runs one round there and returns its time."""
 
-    def __init__(self, n, bs):
+    def __init__(self, n, bs, kind="seed", epochs=EPOCHS):
         ctx = mp.get_context("spawn")
         self.conn, child = ctx.Pipe()
-        self.proc = ctx.Process(target=_tf_worker, args=(child, n, bs), daemon=True)
+        self.proc = ctx.Process(target=_tf_worker, args=(child, n, bs, kind, epochs), daemon=True)
         self.proc.start()
 
     def __call__(self):
@@ -107,30 +165,34 @@ class TfKeras:
         self.proc.join()
 
 
-def main():
-    p = argparse.ArgumentParser()
-    p.add_argument("--quick", action="store_true")
-    args = p.parse_args()
-    workloads = [(1000, 32, 3 if args.quick else 7), (20_000 if args.quick else 100_000, 256, 3)]
+def compare(cases, rounds, warmup=False):
+    """Medians of interleaved rounds; ``warmup`` runs every contender once first."""
+    if warmup:
+        for f in cases.values():
+            f()
+    times = {k: [] for k in cases}
+    for _ in range(rounds):
+        for k, f in cases.items():
+            s = time.perf_counter()
+            inner = f()
+            # the worker reports its own fit time (no pipe overhead)
+            times[k].append(inner if k == "tf.keras fit" else time.perf_counter() - s)
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
+def run_seed(quick):
+    workloads = [(1000, 32, 3 if quick else 7), (20_000 if quick else 100_000, 256, 3)]
     for n, bs, rounds in workloads:
         X, y = data(n)
         cases = {"cn keras fit": cn_keras(X, y, bs), "cn.torch loop": torch_style_loop(cn.torch, X, y, bs)}
         if torch is not None:
-            torch.set_num_threads(os.cpu_count() or 1)
             cases["torch loop"] = torch_style_loop(torch, X, y, bs)
         worker = TfKeras(n, bs) if HAVE_TF else None
         if worker is not None:
             cases["tf.keras fit"] = worker
-        times = {k: [] for k in cases}
-        for _ in range(rounds):
-            for k, f in cases.items():
-                s = time.perf_counter()
-                inner = f()
-                # the worker reports its own fit time (no pipe overhead)
-                times[k].append(inner if k == "tf.keras fit" else time.perf_counter() - s)
+        med = compare(cases, rounds)
         if worker is not None:
             worker.close()
-        med = {k: statistics.median(v) for k, v in times.items()}
         steps = EPOCHS * -(-n // bs)
         print(f"{n} x 10, batch {bs}, {EPOCHS} epochs ({steps} steps); medians of {rounds} rounds")
         for k, v in med.items():
@@ -138,6 +200,50 @@ def main():
         for peer in ("torch loop", "tf.keras fit", "cn.torch loop"):
             if peer in med:
                 print(f"  cn keras fit vs {peer}: {med[peer] / med['cn keras fit']:.2f}x faster")
+
+
+def run_mlp(quick):
+    n, rounds = (4000, 2) if quick else (20_000, 3)
+    X, y = data_mlp(n)
+    for bs in (32, 128, 512):
+        cases = {
+            "cn keras fit": cn_keras(X, y, bs, "mlp", 1),
+            "cn.torch loop": torch_style_loop(cn.torch, X, y, bs, "mlp", 1),
+        }
+        if torch is not None:
+            cases["torch loop"] = torch_style_loop(torch, X, y, bs, "mlp", 1)
+        worker = TfKeras(n, bs, "mlp", 1) if HAVE_TF else None
+        if worker is not None:
+            cases["tf.keras fit"] = worker
+        med = compare(cases, rounds, warmup=True)
+        if worker is not None:
+            worker.close()
+        print(f"MLP 784-256-256-10, {n} samples, batch {bs}: ms per epoch, medians of {rounds} rounds")
+        base = med.get("torch loop")
+        for k, v in med.items():
+            ratio = f"  {v / base:.2f}x torch's time" if base else ""
+            print(f"  {k:14s} {v * 1e3:9.1f} ms{ratio}")
+    steps = 30 if quick else 100
+    print(f"MLP per-phase breakdown (ms per step, medians of {steps} steps on one batch)")
+    for bs in (32, 128, 512):
+        libs = [("cn.torch", cn.torch)] + ([("torch", torch)] if torch is not None else [])
+        for name, lib in libs:
+            ph = phases(lib, X, y, bs, steps=steps)
+            cells = "  ".join(f"{k} {v:6.3f}" for k, v in ph.items())
+            print(f"  batch {bs:3d} {name:9s} {cells}  total {sum(ph.values()):6.3f}")
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--quick", action="store_true")
+    p.add_argument("--model", choices=["seed", "mlp", "all"], default="all")
+    args = p.parse_args()
+    if torch is not None:
+        torch.set_num_threads(os.cpu_count() or 1)
+    if args.model in ("seed", "all"):
+        run_seed(args.quick)
+    if args.model in ("mlp", "all"):
+        run_mlp(args.quick)
 
 
 if __name__ == "__main__":
