@@ -24,6 +24,10 @@ use candle_numpy::torch::data::{DataLoader, TensorDataset};
 use candle_numpy::Result;
 use indicatif::{ProgressBar, ProgressStyle};
 
+#[path = "common/uniform.rs"]
+mod uniform;
+use uniform::uniform;
+
 struct SimpleNN {
     fc1: Linear,
     fc2: Linear,
@@ -52,18 +56,6 @@ fn bce_loss(p: &Tensor, y: &Tensor) -> Result<Tensor> {
 fn accuracy(model: &SimpleNN, x: &Tensor, y: &Tensor) -> Result<f32> {
     let hits = model.forward(x)?.gt(0.5)?.to_dtype(DType::F32)?.eq(y)?.to_dtype(DType::F32)?;
     Ok(hits.mean_all()?.to_scalar::<f32>()?)
-}
-
-/// `n` numbers uniform in [0, 1), a pure function of `seed` (SplitMix64), so runs are comparable.
-fn uniform(seed: u64, n: usize) -> Vec<f32> {
-    let mut s = seed;
-    let mut next = || {
-        s = s.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let z = (s ^ (s >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        let z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        ((z ^ (z >> 31)) >> 40) as f32 / (1u64 << 24) as f32
-    };
-    (0..n).map(|_| next()).collect()
 }
 
 /// Adam as the seed's `optim.Adam(lr=0.001)`: candle-nn's AdamW without weight decay.

@@ -298,6 +298,12 @@ pub fn storage_range(t: &Tensor) -> Result<(*const u8, usize)> {
     storage_ptr(t)
 }
 
+/// Whether two CPU tensors are views of one storage (a write through one can change what the
+/// other reads). False when either is not on the CPU.
+pub(crate) fn same_storage(a: &Tensor, b: &Tensor) -> bool {
+    matches!((storage_ptr(a), storage_ptr(b)), (Ok((pa, _)), Ok((pb, _))) if pa == pb)
+}
+
 /// Whether `t`'s storage is read-only memory: foreign memory shared read-only (a read-only
 /// array, a read-only memory map), as recorded by the adopting allocator
 /// ([`crate::adopt::register_read_only`]). Every tensor over that storage answers the same,

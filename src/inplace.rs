@@ -44,11 +44,8 @@ pub fn assign(dst: &Tensor, src: &Tensor) -> Result<()> {
     let src = crate::dtype::cast(src, dst.dtype())?.broadcast_as(dst.shape())?;
     // Only a source that lives in dst's own storage needs a private copy first (writes would
     // otherwise read values already overwritten); a fresh result (`t + 1`) is written as is.
-    let aliased = matches!(
-        (crate::export::storage_range(&src), crate::export::storage_range(dst)),
-        (Ok((a, _)), Ok((b, _))) if a == b
-    );
-    let src = if aliased { src.copy()?.contiguous()? } else { src.contiguous()? };
+    let src =
+        if crate::export::same_storage(&src, dst) { src.copy()?.contiguous()? } else { src.contiguous()? };
     dst.inplace_op2(&src, &Assign)?;
     Ok(())
 }

@@ -9,6 +9,10 @@ use candle_numpy::tf::keras::layers::{Dense, Dropout, Flatten};
 use candle_numpy::tf::keras::{FitOptions, Loss, Metric, Optimizer, Sequential};
 use candle_numpy::{Error, Result};
 
+#[path = "../examples/common/uniform.rs"]
+mod uniform;
+use uniform::uniform;
+
 #[macro_use]
 mod common;
 
@@ -39,18 +43,6 @@ fn models_can_move_between_threads() {
     fn send<T: Send>() {}
     send::<Sequential>();
     send::<candle_numpy::tf::keras::History>();
-}
-
-/// `n` numbers uniform in [0, 1), a pure function of `seed` (SplitMix64), so runs are comparable.
-fn uniform(seed: u64, n: usize) -> Vec<f32> {
-    let mut s = seed;
-    let mut next = || {
-        s = s.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let z = (s ^ (s >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        let z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        ((z ^ (z >> 31)) >> 40) as f32 / (1u64 << 24) as f32
-    };
-    (0..n).map(|_| next()).collect()
 }
 
 /// X uniform in [0, 1) (`n x features`, seeded) and the seed's label `x0 + x1 > 1` (f32, `(n,)`).

@@ -58,7 +58,6 @@ impl Default for LoaderSpec {
 #[derive(Debug)]
 pub struct Loader {
     pipeline: Pipeline,
-    source: Source,
     spec: LoaderSpec,
     epoch: AtomicU64,
 }
@@ -66,12 +65,7 @@ pub struct Loader {
 impl Clone for Loader {
     fn clone(&self) -> Self {
         // the pipeline is already built: clone it rather than rebuild (and re-validate) it
-        Loader {
-            pipeline: self.pipeline.clone(),
-            source: self.source.clone(),
-            spec: self.spec,
-            epoch: AtomicU64::new(self.epoch()),
-        }
+        Loader { pipeline: self.pipeline.clone(), spec: self.spec, epoch: AtomicU64::new(self.epoch()) }
     }
 }
 
@@ -86,7 +80,7 @@ impl Loader {
                 fix: "use a batch size of at least 1",
             });
         }
-        let mut p = Pipeline::new(source.clone());
+        let mut p = Pipeline::new(source);
         if spec.shuffle {
             p = p.then(Op::Permute { seed: spec.seed, reshuffle_each_iteration: true })?;
         }
@@ -97,12 +91,12 @@ impl Loader {
         if spec.prefetch > 0 {
             p = p.then(Op::Prefetch { buffer: spec.prefetch, autotune: false })?;
         }
-        Ok(Loader { pipeline: p, source, spec, epoch: AtomicU64::new(0) })
+        Ok(Loader { pipeline: p, spec, epoch: AtomicU64::new(0) })
     }
 
     /// The same loader (same seed, epoch and device) with another spec.
     pub fn with_spec(&self, spec: LoaderSpec) -> Result<Self> {
-        let mut c = Self::new(self.source.clone(), spec)?;
+        let mut c = Self::new(self.source().clone(), spec)?;
         c.epoch = AtomicU64::new(self.epoch());
         if let Some(device) = self.pipeline.device() {
             c.pipeline = c.pipeline.to_device(device.clone());
@@ -129,7 +123,9 @@ impl Loader {
     pub fn device(&self) -> Device {
         match self.pipeline.device() {
             Some(d) => d.clone(),
-            None => self.source.fields().tensors()[0].as_tensor().map_or(Device::Cpu, |t| t.device().clone()),
+            None => {
+                self.source().fields().tensors()[0].as_tensor().map_or(Device::Cpu, |t| t.device().clone())
+            }
         }
     }
 
@@ -170,7 +166,7 @@ impl Loader {
 
     /// The source.
     pub fn source(&self) -> &Source {
-        &self.source
+        self.pipeline.source()
     }
 }
 

@@ -45,26 +45,37 @@ pub fn convert_to_tensor(
 /// with that many elements is reshaped and a single value fills the shape (as TensorFlow);
 /// anything else is an error.
 pub fn constant(value: &ArrayRef, dtype: Option<DType>, shape: Option<&[usize]>) -> Result<Tensor> {
-    let Some(shape) = shape else { return to_tensor(value, Sharing::Copy, &options(dtype)) };
-    let wanted = shape.iter().try_fold(1usize, |acc, &n| acc.checked_mul(n));
-    let have = value.len();
-    if Some(have) == wanted {
-        Ok(to_tensor(value, Sharing::Copy, &options(dtype))?.reshape(shape)?)
-    } else if have == 1 {
-        // the copy of a zero-stride view allocates fallibly: a huge shape is a MemoryError in
-        // Python (Error::AllocationFailed), never an abort of the process
-        to_tensor(&value.filled(shape)?, Sharing::Copy, &options(dtype))
-    } else {
-        let wanted = wanted.map_or_else(|| "more than fit in memory".to_string(), |w| w.to_string());
-        Err(Error::ShapeMismatch {
-            operation: "tf.constant",
-            detail: format!(
-                "a value of shape {:?} ({have} elements) cannot fill shape {shape:?} ({wanted} \
-                 elements); pass a single value to fill, or a value with {wanted} elements",
-                value.shape()
-            ),
-        })
+    let t = to_tensor(value, Sharing::Copy, &options(dtype))?;
+    match shape {
+        Some(shape) => reshape_or_fill(&t, shape),
+        None => Ok(t),
     }
+}
+
+/// `tf.constant`'s `shape` rule on a tensor: a view of `t` reshaped when it has that many
+/// elements, a new tensor filled from its one element, anything else an error. The fill
+/// copies a zero-stride view with the fallible copy kernel, so a huge shape is
+/// [`Error::AllocationFailed`] (a `MemoryError` in Python), never an abort of the process.
+pub fn reshape_or_fill(t: &Tensor, shape: &[usize]) -> Result<Tensor> {
+    let wanted = shape.iter().try_fold(1usize, |acc, &n| acc.checked_mul(n));
+    let have = t.elem_count();
+    if Some(have) == wanted {
+        return Ok(t.reshape(shape)?);
+    }
+    if have == 1 {
+        let one = ArrayRef::from_tensor(&t.to_device(&candle_core::Device::Cpu)?)?;
+        let opts = Options { device: t.device().clone(), ..Options::default() };
+        return to_tensor(&one.filled(shape)?, Sharing::Copy, &opts);
+    }
+    let wanted = wanted.map_or_else(|| "more than fit in memory".to_string(), |w| w.to_string());
+    Err(Error::ShapeMismatch {
+        operation: "tf.constant",
+        detail: format!(
+            "a value of shape {:?} ({have} elements) cannot fill shape {shape:?} ({wanted} \
+             elements); pass a single value to fill, or a value with {wanted} elements",
+            t.dims()
+        ),
+    })
 }
 
 /// `tf.Variable(initial_value, trainable=True, dtype=None)`: an independent copy held in a
@@ -113,11 +124,11 @@ impl Variable {
     }
 
     /// `v.assign(value)`: overwrite the value with `value` cast to the variable's dtype and
-    /// broadcast to its shape (a shape that does not broadcast is an error).
+    /// broadcast to its shape (a shape that does not broadcast is an error). This is
+    /// [`inplace::assign`](crate::inplace::assign), which copies `value` first only when it is
+    /// this variable's own memory.
     pub fn assign(&self, value: &Tensor) -> Result<()> {
-        let v = crate::dtype::cast(value, self.var.dtype())?.broadcast_as(self.var.shape())?;
-        // a private copy: `value` may be this variable's own memory (v.assign(v.value()))
-        Ok(self.var.set(&v.contiguous()?.copy()?)?)
+        crate::inplace::assign(self.var.as_tensor(), value)
     }
 
     /// `v.assign_add(delta)`: add `delta` (cast to the variable's dtype, broadcast).

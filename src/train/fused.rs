@@ -68,11 +68,11 @@ pub(crate) enum Rule {
 /// kernel holds the parameter's storage for writing while it reads the gradient's).
 fn own_contiguous(g: &Tensor, var: &Var) -> Result<Tensor> {
     let g = crate::dtype::cast(g, var.dtype())?;
-    let shared = matches!(
-        (crate::export::storage_range(&g), crate::export::storage_range(var.as_tensor())),
-        (Ok((a, _)), Ok((b, _))) if a == b
-    );
-    Ok(if shared || !g.is_contiguous() { g.copy()?.contiguous()? } else { g })
+    Ok(if crate::export::same_storage(&g, var.as_tensor()) || !g.is_contiguous() {
+        g.copy()?.contiguous()?
+    } else {
+        g
+    })
 }
 
 /// One step of `rule` for `slot` from gradient `g`, in place.
@@ -87,6 +87,16 @@ struct Kernel<'a> {
     rule: Rule,
 }
 
+/// `buf` in `CHUNK`-sized pieces, or, for a state buffer the rule does not keep (empty), an
+/// empty slice for each of the `n_chunks` pieces of the parameter.
+fn chunks_or_empty<T: Send>(buf: &mut [T], n_chunks: usize) -> Vec<&mut [T]> {
+    if buf.is_empty() {
+        (0..n_chunks).map(|_| &mut [][..]).collect()
+    } else {
+        buf.chunks_mut(CHUNK).collect()
+    }
+}
+
 /// `f` over matching chunks of the parameter, the gradient and `k` state buffers (the others
 /// empty), in parallel when the parameter is large.
 fn chunked<T: Send + Sync>(
@@ -99,24 +109,11 @@ fn chunked<T: Send + Sync>(
     if w.len() < 2 * CHUNK {
         return f(w, g, a, b);
     }
-    let n = w.len();
-    // empty buffers stay empty in every chunk
-    let ca = if a.is_empty() { usize::MAX } else { CHUNK };
-    let cb = if b.is_empty() { usize::MAX } else { CHUNK };
-    let a_chunks: Vec<&mut [T]> = if a.is_empty() {
-        (0..n.div_ceil(CHUNK)).map(|_| &mut [][..]).collect()
-    } else {
-        a.chunks_mut(ca).collect()
-    };
-    let b_chunks: Vec<&mut [T]> = if b.is_empty() {
-        (0..n.div_ceil(CHUNK)).map(|_| &mut [][..]).collect()
-    } else {
-        b.chunks_mut(cb).collect()
-    };
+    let n_chunks = w.len().div_ceil(CHUNK);
     w.par_chunks_mut(CHUNK)
         .zip(g.par_chunks(CHUNK))
-        .zip(a_chunks.into_par_iter())
-        .zip(b_chunks.into_par_iter())
+        .zip(chunks_or_empty(a, n_chunks))
+        .zip(chunks_or_empty(b, n_chunks))
         .for_each(|(((w, g), a), b)| f(w, g, a, b));
 }
 

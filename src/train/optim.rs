@@ -8,9 +8,10 @@
 //!
 //! The two momentum styles agree while the learning rate is constant (`v = -lr*b`) and differ
 //! when a schedule changes it: torch's buffer holds gradients, Keras's velocity holds steps.
-//! Adam runs on candle-nn's `AdamW` (epsilon outside the square root of the bias-corrected
-//! second moment, as PyTorch; Keras folds the corrections into the step size, which differs only
-//! in how epsilon is scaled).
+//! Adam puts epsilon outside the square root of the bias-corrected second moment, as PyTorch
+//! and candle-nn's `AdamW` (Keras folds the corrections into the step size, which differs only
+//! in how epsilon is scaled). CPU f32/f64 parameters are stepped by fused in-place kernels;
+//! others by candle ops (candle-nn's `AdamW` for Adam) with the same formulas.
 //!
 //! ```
 //! use candle_core::{Device, Var};
@@ -47,6 +48,24 @@ pub enum WeightDecay {
     L2(f64),
     /// `w -= lr * wd * w` beside the update (`AdamW`, both frameworks).
     Decoupled(f64),
+}
+
+impl WeightDecay {
+    /// The factor of the L2 term added to the gradient (0 unless [`WeightDecay::L2`]).
+    pub fn l2(self) -> f64 {
+        match self {
+            WeightDecay::L2(w) => w,
+            _ => 0.0,
+        }
+    }
+
+    /// The decoupled decay factor (0 unless [`WeightDecay::Decoupled`]).
+    pub fn decoupled(self) -> f64 {
+        match self {
+            WeightDecay::Decoupled(w) => w,
+            _ => 0.0,
+        }
+    }
 }
 
 /// An optimizer's update rule and hyper-parameters.
@@ -203,11 +222,8 @@ impl Stepper {
                 Generic::Sgd(rest.into_iter().map(|var| SgdSlot { var, buffer: None }).collect())
             }
             OptimizerConfig::Adam { lr, beta1, beta2, eps, weight_decay } => {
-                let decoupled = match weight_decay {
-                    WeightDecay::Decoupled(w) => w,
-                    _ => 0.0,
-                };
-                let p = candle_nn::ParamsAdamW { lr, beta1, beta2, eps, weight_decay: decoupled };
+                let p =
+                    candle_nn::ParamsAdamW { lr, beta1, beta2, eps, weight_decay: weight_decay.decoupled() };
                 Generic::Adam { opt: candle_nn::AdamW::new(rest.clone(), p)?, vars: rest }
             }
         };
@@ -243,24 +259,17 @@ impl Stepper {
     pub fn step(&mut self, grads: &GradStore) -> Result<()> {
         use super::fused::Rule;
         self.steps += 1;
-        let l2 = |d: WeightDecay| match d {
-            WeightDecay::L2(w) => w,
-            _ => 0.0,
-        };
         let rule = match self.config {
             OptimizerConfig::Sgd { lr, momentum, nesterov, style, weight_decay } => {
-                Rule::Sgd { lr, momentum, nesterov, style, l2: l2(weight_decay) }
+                Rule::Sgd { lr, momentum, nesterov, style, l2: weight_decay.l2() }
             }
             OptimizerConfig::Adam { lr, beta1, beta2, eps, weight_decay } => Rule::Adam {
                 lr,
                 beta1,
                 beta2,
                 eps,
-                l2: l2(weight_decay),
-                decoupled: match weight_decay {
-                    WeightDecay::Decoupled(w) => w,
-                    _ => 0.0,
-                },
+                l2: weight_decay.l2(),
+                decoupled: weight_decay.decoupled(),
                 scale_m: 1.0 / (1.0 - beta1.powi(self.steps as i32)),
                 scale_v: 1.0 / (1.0 - beta2.powi(self.steps as i32)),
             },

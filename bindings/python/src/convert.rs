@@ -6,7 +6,7 @@
 use candle_core::{DType, Device, Tensor};
 use candle_numpy::python::detach;
 use candle_numpy::python::{release_parked, tensor_from_numpy};
-use candle_numpy::{Error, Options, Sharing};
+use candle_numpy::{Error, Options, ReadOnlyOptIn, Sharing};
 use numpy::PyUntypedArray;
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
@@ -60,8 +60,7 @@ pub fn convert(
     // (`PyTensor::read_only`: in-place ops, `__setitem__`, `copy_`, exports as writable NumPy or
     // DLPack); optimizers only step variables, which `requires_grad` makes as fresh copies.
     // tests/test_readonly_writes.py tries each path.
-    let mut opts = unsafe { Options::default().allow_readonly(true) }.device(device.clone());
-    opts.dtype = dtype;
+    let opts = Options { dtype, device: device.clone(), allow_readonly: unsafe { ReadOnlyOptIn::granted() } };
 
     // our own tensors
     if let Ok(t) = data.cast::<PyTensor>() {

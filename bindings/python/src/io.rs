@@ -53,10 +53,7 @@ pub fn load_npy(
         _ => None,
     };
     // a copy-on-write map: shared without the read-only opt-in (see npy::mmap)
-    let opts = match dtype {
-        Some(d) => Options::default().dtype(d),
-        None => Options::default(),
-    };
+    let opts = Options { dtype, ..Options::default() };
     if mmap {
         let a = detach(py, || npy::mmap(&path)).map_err(|e| to_pyerr(py, e))?;
         if dtype.is_none() {

@@ -104,16 +104,15 @@ impl PyVariable {
     }
 }
 
-/// `_native.tf_constant(value, shape)`: the Rust facade's `tf::constant` for a value already
-/// converted with TensorFlow's inference (`cn.tf.constant` does that first): reshaped when it has
-/// `prod(shape)` elements, filled when it has one, else `ShapeError` (a `ValueError`).
+/// `_native.tf_constant(value, shape)`: the Rust facade's `tf.constant` shape rule
+/// (`tf::reshape_or_fill`) for a value already converted with TensorFlow's inference
+/// (`cn.tf.constant` does that first): reshaped when it has `prod(shape)` elements, filled when
+/// it has one, else `ShapeError` (a `ValueError`).
 #[pyfunction]
 pub fn tf_constant(py: Python<'_>, value: PyRef<'_, PyTensor>, shape: Vec<usize>) -> PyResult<PyTensor> {
     let t = value.inner.clone();
-    let out = detach(py, move || -> candle_numpy::Result<candle_core::Tensor> {
-        let a = candle_numpy::ArrayRef::from_tensor(&t.to_device(&candle_core::Device::Cpu)?)?;
-        tf::constant(&a, None, Some(&shape))
-    })
-    .map_err(|e| candle_numpy::python::to_pyerr(py, e))?;
+    // reshaping is a view of the value cn.tf.constant just made; only a fill writes new memory
+    let out = detach(py, move || tf::reshape_or_fill(&t, &shape))
+        .map_err(|e| candle_numpy::python::to_pyerr(py, e))?;
     Ok(PyTensor::new(out, false))
 }

@@ -30,10 +30,9 @@ __all__ = [
 _REDUCTIONS = ("mean", "sum", "none")
 
 
-def _as_float_like(target, input):
-    if not isinstance(target, _native.Tensor):
-        target = _native.as_tensor(target)
-    return target if target.dtype == input.dtype else target.to(input.dtype)
+def _as_tensor(target):
+    # the engine casts the target to the input's dtype (labels often arrive as integers)
+    return target if isinstance(target, _native.Tensor) else _native.as_tensor(target)
 
 
 def relu(x):
@@ -82,26 +81,24 @@ def binary_cross_entropy(input, target, reduction="mean"):
     -100 and the gradient is ``(p - y) / max(p (1 - p), 1e-12)``, so a saturated sigmoid
     (p exactly 0 or 1) still gives a finite loss and a gradient that pushes back, not NaN.
     Computed by the engine (``candle_numpy::train::loss``), as Keras's losses are."""
-    return _native.loss("binary_cross_entropy", input, _as_float_like(target, input), reduction)
+    return _native.loss("binary_cross_entropy", input, _as_tensor(target), reduction)
 
 
 def binary_cross_entropy_with_logits(input, target, reduction="mean"):
     """BCE on logits, computed stably as ``max(z, 0) - z*y + log(1 + exp(-|z|))``."""
-    return _native.loss("binary_cross_entropy_with_logits", input, _as_float_like(target, input), reduction)
+    return _native.loss("binary_cross_entropy_with_logits", input, _as_tensor(target), reduction)
 
 
 def mse_loss(input, target, reduction="mean"):
     """Mean squared error (``nn.MSELoss``)."""
-    return _native.loss("mse_loss", input, _as_float_like(target, input), reduction)
+    return _native.loss("mse_loss", input, _as_tensor(target), reduction)
 
 
 def l1_loss(input, target, reduction="mean"):
     """Mean absolute error (``nn.L1Loss``)."""
-    return _native.loss("l1_loss", input, _as_float_like(target, input), reduction)
+    return _native.loss("l1_loss", input, _as_tensor(target), reduction)
 
 
 def cross_entropy(input, target, reduction="mean"):
     """Cross-entropy from logits ``(N, C)`` and class indices ``(N,)`` (``nn.CrossEntropyLoss``)."""
-    if not isinstance(target, _native.Tensor):
-        target = _native.as_tensor(_np.asarray(target))
-    return _native.loss("cross_entropy", input, target, reduction)
+    return _native.loss("cross_entropy", input, _as_tensor(target), reduction)
