@@ -3,6 +3,12 @@
 //! the engine's `train::Stepper` (fused in-place kernels) against candle-nn's `AdamW` / `SGD`
 //! (whole-tensor ops, a fresh buffer per op), and the engine with its fused path turned off.
 //! Adam and SGD with momentum, interleaved by criterion in one run.
+//!
+//! Then the same model's forward and backward pass on a batch of 128 (input 784 features,
+//! cross-entropy-like objective `sum(logits * r)`): the engine's dense layer
+//! (`train::linear`, Linear+ReLU as one op with a closed-form backward) against candle's ops
+//! (matmul over the transposed weight, broadcast add, relu), and each GEMM shape of the step
+//! alone through candle's matmul.
 
 use candle_core::backprop::GradStore;
 use candle_core::{DType, Device, Tensor, Var};
@@ -64,5 +70,50 @@ fn bench(c: &mut Criterion) {
     assert!(vars.iter().all(|v| v.dtype() == DType::F32));
 }
 
-criterion_group!(benches, bench);
+/// The forward pass of the MLP on `x` with torch-layout weights `(out, in)`: the engine's
+/// fused layers, or candle's ops.
+fn mlp(x: &Tensor, vars: &[Var], fused: bool) -> Tensor {
+    use candle_numpy::train::linear::{linear, Activation, WeightLayout};
+    let mut h = x.clone();
+    for (i, wb) in vars.chunks(2).enumerate() {
+        let relu = i < 2;
+        h = if fused {
+            let act = if relu { Activation::Relu } else { Activation::Identity };
+            linear(&h, &wb[0], Some(&wb[1]), WeightLayout::OutIn, act).unwrap()
+        } else {
+            let z = h.matmul(&wb[0].t().unwrap()).unwrap().broadcast_add(&wb[1]).unwrap();
+            if relu {
+                z.relu().unwrap()
+            } else {
+                z
+            }
+        };
+    }
+    h
+}
+
+fn bench_forward_backward(c: &mut Criterion) {
+    let mut g = c.benchmark_group("mlp_784_256_256_10_batch_128");
+    g.measurement_time(Duration::from_secs(4)).sample_size(30);
+    let (vars, _) = params();
+    let x = Tensor::rand(0f32, 1.0, (128, 784), &Device::Cpu).unwrap();
+    let r = Tensor::rand(-1f32, 1.0, (128, 10), &Device::Cpu).unwrap();
+    for (name, fused) in [("train::linear (fused)", true), ("candle ops", false)] {
+        g.bench_function(format!("forward: {name}"), |b| b.iter(|| mlp(&x, &vars, fused)));
+        g.bench_function(format!("forward + backward: {name}"), |b| {
+            b.iter(|| (mlp(&x, &vars, fused) * &r).unwrap().sum_all().unwrap().backward().unwrap())
+        });
+    }
+    // the step's GEMM shapes through candle's matmul: forward (m, k) @ (k, n)
+    for (m, k, n) in [(128, 784, 256), (128, 256, 256), (128, 256, 10)] {
+        let a = Tensor::rand(0f32, 1.0, (m, k), &Device::Cpu).unwrap();
+        let w = Tensor::rand(0f32, 1.0, (k, n), &Device::Cpu).unwrap();
+        g.bench_function(format!("candle matmul ({m}x{k}) @ ({k}x{n})"), |b| {
+            b.iter(|| a.matmul(&w).unwrap())
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench, bench_forward_backward);
 criterion_main!(benches);

@@ -7,6 +7,7 @@
 //! [`optim::OptimizerConfig`].
 
 mod fused;
+pub mod linear;
 pub mod loss;
 pub mod optim;
 

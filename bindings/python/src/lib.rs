@@ -65,6 +65,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(convert::adopted_blocks, m)?)?;
     m.add_class::<optim::PyOptimizer>()?;
     m.add_function(wrap_pyfunction!(optim::loss, m)?)?;
+    m.add_function(wrap_pyfunction!(optim::linear, m)?)?;
     m.add_class::<keras::PyKerasSequential>()?;
     m.add_function(wrap_pyfunction!(autograd::is_grad_enabled, m)?)?;
     m.add_function(wrap_pyfunction!(autograd::set_grad_enabled, m)?)?;

@@ -327,8 +327,10 @@ impl PyTensor {
     }
 
     /// `t.relu()`: `max(t, 0)` elementwise, a new tensor in the tensor's dtype (integers too).
+    /// Floats follow torch: NaN stays NaN and the gradient at 0 is 0 (the engine's
+    /// `train::linear::relu`, which the fused `Linear`+`ReLU` also follows).
     fn relu(&self, py: Python<'_>) -> PyResult<PyTensor> {
-        self.unary(py, Tensor::relu)
+        self.unary(py, |t| if t.dtype().is_float() { candle_numpy::train::linear::relu(t) } else { t.relu() })
     }
     /// Integer inputs give float32 (as torch), here and in `tanh`, `exp`, `log`, `sqrt`.
     fn sigmoid(&self, py: Python<'_>) -> PyResult<PyTensor> {

@@ -190,3 +190,39 @@ pub fn loss(
     let out = detach(py, move || f(&x, &y, reduction)).map_err(|e| candle_numpy::python::to_pyerr(py, e))?;
     Ok(input.result(out))
 }
+
+/// `_native.linear(input, weight, bias=None, activation=None)`: torch's `F.linear`
+/// (`input @ weight.T + bias`, weight `(out, in)`), optionally followed by ReLU, as the engine's
+/// dense layer (`candle_numpy::train::linear`): one op with a closed-form backward that skips
+/// the gradient of an untracked input (the data batch). `weight` and `bias` are cast to the
+/// input's dtype first, as `input @ weight.T` casts.
+#[pyfunction]
+#[pyo3(signature = (input, weight, bias=None, activation=None))]
+pub fn linear(
+    py: Python<'_>,
+    input: PyRef<'_, PyTensor>,
+    weight: PyRef<'_, PyTensor>,
+    bias: Option<PyRef<'_, PyTensor>>,
+    activation: Option<&str>,
+) -> PyResult<PyTensor> {
+    use candle_numpy::train::linear::{linear, Activation, WeightLayout};
+    let act = match activation {
+        None => Activation::Identity,
+        Some("relu") => Activation::Relu,
+        Some(other) => {
+            return Err(PyValueError::new_err(format!(
+                "linear: unknown activation {other:?}; use None or \"relu\""
+            )))
+        }
+    };
+    let x = input.inner.clone();
+    let (w, b) = (weight.inner.clone(), bias.map(|b| b.inner.clone()));
+    let out = detach(py, move || {
+        let cast = |t: &Tensor| candle_numpy::dtype::cast(t, x.dtype());
+        let w = cast(&w)?;
+        let b = b.as_ref().map(cast).transpose()?;
+        linear(&x, &w, b.as_ref(), WeightLayout::OutIn, act)
+    })
+    .map_err(|e| candle_numpy::python::to_pyerr(py, e))?;
+    Ok(input.result(out))
+}

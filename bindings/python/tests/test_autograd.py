@@ -202,3 +202,75 @@ def test_the_seeds_pytorch_loop_learns_the_separable_task():
     names = [n for n, _ in g["model"].named_parameters()]
     assert names == ["fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"]
     assert all(p.grad is not None and p.grad.shape == p.shape for p in g["model"].parameters())
+
+
+def _mlp_reference(x, w1, b1, w2, b2, r):
+    """NumPy forward and gradients of sum(r * (relu(x w1.T + b1) w2.T + b2))."""
+    z1 = x @ w1.T + b1
+    h = np.where(z1 > 0, z1, 0)
+    y = h @ w2.T + b2
+    gh = r @ w2
+    gz = np.where(z1 > 0, gh, 0)  # torch's ReLU: no gradient where the output is 0
+    return y, {"w2": r.T @ h, "b2": r.sum(0), "w1": gz.T @ x, "b1": gz.sum(0), "x": gz @ w1}
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("shape", [(1, 7, 5, 3), (33, 13, 64, 2), (128, 300, 96, 10)])
+@pytest.mark.parametrize("fused", [True, False])
+def test_linear_relu_values_and_gradients_match_numpy(dtype, shape, fused):
+    """Sequential(Linear, ReLU, Linear) runs Linear+ReLU as one engine op; the modules called
+    one by one take the unfused path. Both give NumPy's values and gradients, and the data
+    batch gets no gradient (the engine skips computing it)."""
+    batch, d_in, hidden, d_out = shape
+    rng = np.random.default_rng(sum(shape))
+    # multiples of 1/8 and 1/64: every product and sum below is exact in float32, so the
+    # pre-activations, and with them ReLU's mask, are NumPy's bit for bit (a value within
+    # rounding of 0 could otherwise fall on the other side of the kink)
+    q = lambda a, step: np.round(a / step) * step  # noqa: E731
+    x = q(rng.standard_normal((batch, d_in)), 1 / 8).astype(dtype)
+    x[0, :] = 0  # with a zero bias entry below, an exact 0 before ReLU
+    r = q(rng.standard_normal((batch, d_out)), 1 / 8).astype(dtype)
+    model = nn.Sequential(nn.Linear(d_in, hidden), nn.ReLU(), nn.Linear(hidden, d_out))
+    w1, w2 = q(rng.uniform(-0.3, 0.3, (hidden, d_in)), 1 / 64), q(rng.uniform(-0.3, 0.3, (d_out, hidden)), 1 / 64)
+    b1, b2 = q(rng.uniform(-0.3, 0.3, hidden), 1 / 64), q(rng.uniform(-0.3, 0.3, d_out), 1 / 64)
+    b1[0] = 0.0
+    w1, w2, b1, b2 = (v.astype(dtype) for v in (w1, w2, b1, b2))
+    model[0].weight, model[0].bias = nn.Parameter(w1), nn.Parameter(b1)
+    model[2].weight, model[2].bias = nn.Parameter(w2), nn.Parameter(b2)
+    tx = torch.tensor(x)
+    y = model(tx) if fused else model[2](model[1](model[0](tx)))
+    (y * torch.tensor(r)).sum().backward()
+    want, grads = _mlp_reference(x.astype(np.float64), w1, b1, w2, b2, r)
+    tol = dict(rtol=0, atol=0)  # exact data: exact results
+    assert y.dtype == dtype
+    np.testing.assert_allclose(y.detach().numpy(), want, **tol)
+    for name, p in [("w1", model[0].weight), ("b1", model[0].bias), ("w2", model[2].weight), ("b2", model[2].bias)]:
+        np.testing.assert_allclose(p.grad.numpy(), grads[name], **tol, err_msg=name)
+    assert tx.grad is None
+    # an input that asks for its gradient gets it
+    tx = torch.tensor(x, requires_grad=True)
+    (model(tx) * torch.tensor(r)).sum().backward()
+    np.testing.assert_allclose(tx.grad.numpy(), grads["x"], **tol)
+
+
+def test_relu_keeps_nan_and_passes_no_gradient_at_zero_as_torch():
+    t = torch.tensor([-1.0, 0.0, float("nan"), 2.0], requires_grad=True)
+    y = t.relu()
+    out = y.detach().numpy()
+    assert out[0] == 0 and out[1] == 0 and np.isnan(out[2]) and out[3] == 2
+    (y * torch.tensor([1.0, 1.0, 0.0, 1.0])).sum().backward()
+    np.testing.assert_array_equal(t.grad.numpy(), [0, 0, 0, 1])
+    assert torch.tensor([-3, 4]).relu().tolist() == [0, 4]  # integers too
+
+
+def test_linear_checks_shapes_and_activation():
+    lin = nn.Linear(4, 3)
+    with pytest.raises(ValueError, match="4 features"):
+        lin(torch.zeros((2, 5)))
+    with pytest.raises(ValueError, match='unknown activation "gelu"'):
+        cn._native.linear(torch.zeros((2, 4)), lin.weight, lin.bias, "gelu")
+    with pytest.raises(cn.ShapeError, match="bias must have shape \\[3\\]"):
+        nn.functional.linear(torch.zeros((2, 4)), lin.weight, torch.zeros(2))
+    # leading dimensions and vectors, as torch
+    assert lin(torch.zeros((2, 6, 4))).shape == (2, 6, 3)
+    assert lin(torch.zeros(4)).shape == (3,)

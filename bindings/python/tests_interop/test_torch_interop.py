@@ -196,6 +196,40 @@ def test_seed_mlp_bce_adam_step_matches_torch():
     np.testing.assert_allclose(cw, tw, rtol=1e-4, atol=1e-6)
 
 
+def test_mlp_cross_entropy_gradients_match_torch():
+    """The training benchmark's model shape (scaled down): Sequential(Linear, ReLU, Linear,
+    ReLU, Linear) with cross-entropy, same weights in both. cn.torch runs each Linear+ReLU as
+    one engine op with its own backward; the loss and every gradient must be torch's."""
+    rng = np.random.default_rng(3)
+    sizes = [50, 64, 64, 10]
+    # multiples of 1/64 and 1/8: the hidden pre-activations are exact in float32 in both
+    # libraries, so ReLU's mask is the same (a value within rounding of 0 could otherwise fall
+    # on either side of the kink in the two GEMMs)
+    q = lambda a, step: (np.round(a / step) * step).astype(np.float32)  # noqa: E731
+    weights = [(q(rng.uniform(-0.2, 0.2, (o, i)), 1 / 64), q(rng.uniform(-0.2, 0.2, o), 1 / 64)) for i, o in zip(sizes[:-1], sizes[1:])]
+    X = q(rng.standard_normal((33, 50)), 1 / 8)
+    y = rng.integers(0, 10, 33)
+
+    def run(T):
+        model = T.nn.Sequential(
+            T.nn.Linear(50, 64), T.nn.ReLU(), T.nn.Linear(64, 64), T.nn.ReLU(), T.nn.Linear(64, 10)
+        )
+        with T.no_grad():
+            for layer, (w, b) in zip([model[0], model[2], model[4]], weights):
+                layer.weight.copy_(T.from_numpy(w.copy()))
+                layer.bias.copy_(T.from_numpy(b.copy()))
+        loss = T.nn.CrossEntropyLoss()(model(T.from_numpy(X)), T.from_numpy(y))
+        loss.backward()
+        grads = [p.grad.numpy().copy() for p in model.parameters()]
+        return loss.item(), grads
+
+    (tl, tg), (cl, cg) = run(torch), run(cn.torch)
+    np.testing.assert_allclose(cl, tl, rtol=1e-6)
+    assert len(cg) == len(tg) == 6
+    for i, (c, t) in enumerate(zip(cg, tg)):
+        np.testing.assert_allclose(c, t, rtol=1e-4, atol=1e-6, err_msg=f"parameter {i}")
+
+
 def test_cdist_matches_torch():
     rng = np.random.default_rng(1)
     x, y = rng.random((50, 3)).astype(np.float32), rng.random((40, 3)).astype(np.float32)

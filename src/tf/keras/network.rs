@@ -9,6 +9,7 @@ use crate::error::{Error, Result};
 use super::activation::Activation;
 use super::layers::Layer;
 use super::small_matmul;
+use crate::train::linear::{self, WeightLayout};
 
 /// A layer with its weights and output shape.
 #[derive(Debug, Clone)]
@@ -171,6 +172,23 @@ impl Network {
         let last = self.layers.len().saturating_sub(1);
         for (i, (layer, w)) in self.layers.iter().zip(weights).enumerate() {
             h = match (&layer.kind, w) {
+                (Kind::Dense { activation, .. }, Some((kernel, bias))) if uses_fused_linear(&h, kernel) => {
+                    // the engine's dense layer (closed-form backward), ReLU fused in but for
+                    // the last layer, whose activation the loss fuses
+                    let relu = *activation == Activation::Relu && i != last;
+                    let act = if relu { linear::Activation::Relu } else { linear::Activation::Identity };
+                    let z = linear::linear(&h, kernel, Some(bias), WeightLayout::InOut, act)?;
+                    if i == last {
+                        pending = *activation;
+                        z
+                    } else if relu {
+                        z
+                    } else if dropout.is_some() {
+                        activation.apply(&z)?
+                    } else {
+                        activation.apply_inference(&z)?
+                    }
+                }
                 (Kind::Dense { activation, .. }, Some((kernel, bias))) => {
                     let z = small_matmul::matmul(&h, kernel)?.broadcast_add(bias)?;
                     if i == last {
@@ -236,6 +254,19 @@ impl Network {
             rule("_")
         );
         out
+    }
+}
+
+/// Whether a Dense layer on `h` goes through [`linear::linear`]'s fused op: CPU f32/f64
+/// products too large for [`small_matmul`] (whose plain loop wins on the seeds' tiny layers).
+fn uses_fused_linear(h: &Tensor, kernel: &Tensor) -> bool {
+    match (h.dims(), kernel.dims()) {
+        ([m, k], [_, n]) => {
+            h.device().is_cpu()
+                && matches!(h.dtype(), DType::F32 | DType::F64)
+                && m * k * n > small_matmul::SMALL_WORK
+        }
+        _ => false,
     }
 }
 

@@ -189,12 +189,16 @@ class Linear(Module):
             self.bias = None
 
     def forward(self, x):
+        return self._forward(x, None)
+
+    def _forward(self, x, activation):
+        # `activation="relu"`: the ReLU that follows in a Sequential, fused into the same op
         if x.shape[-1] != self.in_features:
             raise ValueError(
                 f"Linear expects inputs with {self.in_features} features in the last dimension, "
                 f"got shape {tuple(x.shape)}"
             )
-        return functional.linear(x, self.weight, self.bias)
+        return _native.linear(x, self.weight, self.bias, activation)
 
     def extra_repr(self):
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
@@ -289,9 +293,19 @@ class Sequential(Module):
 
     def forward(self, x):
         """Apply the modules in order, each to the previous one's output; returns the last
-        output (``x`` itself for an empty ``Sequential``)."""
-        for m in self._modules.values():
-            x = m(x)
+        output (``x`` itself for an empty ``Sequential``). A ``Linear`` followed by a ``ReLU``
+        (the classes themselves, not subclasses) runs as one fused op, with the same values and
+        gradients."""
+        mods = list(self._modules.values())
+        i = 0
+        while i < len(mods):
+            m = mods[i]
+            if type(m) is Linear and i + 1 < len(mods) and type(mods[i + 1]) is ReLU:
+                x = m._forward(x, "relu")
+                i += 2
+            else:
+                x = m(x)
+                i += 1
         return x
 
 
