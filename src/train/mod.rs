@@ -1,5 +1,7 @@
 //! The framework-neutral training layer under both facades: optimizer steppers with the update
-//! rules of PyTorch and Keras as parameters ([`optim`]), and losses with reductions ([`loss`]).
+//! rules of PyTorch and Keras as parameters ([`optim`]), losses with reductions ([`loss`]), and
+//! the dense layer with a closed-form backward ([`linear`]) that Keras's `Dense` and torch's
+//! `Linear` (+`ReLU`) run on.
 //!
 //! `tf::keras`'s `fit` and the Python `cn.torch.optim` classes both step through
 //! [`optim::Stepper`]; the facades only name things (Keras's `"adam"` with `epsilon=1e-7`,

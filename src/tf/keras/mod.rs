@@ -54,7 +54,9 @@
 //! tensor per batch, and a small-matmul op for the CPU (candle 0.11's CPU matmul re-reads
 //! `/proc/cpuinfo` on every call unless `RAYON_NUM_THREADS` is set: ~29 µs per call; the
 //! same loop written directly over candle-nn, `examples/train_torch_loop.rs`, takes ~250 µs
-//! per step, or ~64 µs with `RAYON_NUM_THREADS` set).
+//! per step, or ~64 µs with `RAYON_NUM_THREADS` set). Dense layers too large for that op run
+//! on the engine's [`crate::train::linear`] (one op per layer, ReLU fused, a closed-form
+//! backward that computes no gradient for the data batch).
 //!
 //! **Not ported** (yet): other layers (Conv, BatchNormalization, ...), callbacks, sample and
 //! class weights, `from_logits` losses, learning-rate schedules (use

@@ -306,6 +306,32 @@ mod tests {
     }
 
     #[test]
+    fn large_dense_layers_take_the_fused_op_with_the_same_values_and_gradients() -> Result<()> {
+        // (40 x 50) @ (50 x 64) is past small_matmul's size: the engine's fused dense layer
+        let layers: Vec<Layer> = vec![Dense::new(64).activation("relu")?.into(), Dense::new(64).into()];
+        let net = Network::build(&layers, &[50], &Device::Cpu, &mut Rng::new(1))?;
+        let x = Tensor::rand(-1f32, 1.0, (40, 50), &Device::Cpu)?;
+        assert!(uses_fused_linear(&x, net.named_vars()[0].1.as_tensor()));
+        let weights = net.pass_weights(true, DType::F32)?;
+        let (z, pending) = net.forward(&x, &weights, None)?;
+        assert_eq!(pending, Activation::Linear);
+        // the same model through candle's ops
+        let v: Vec<Var> = net.named_vars().into_iter().map(|(_, v)| v).collect();
+        let h = x.matmul(v[0].as_tensor())?.broadcast_add(v[1].as_tensor())?.relu()?;
+        let want = h.matmul(v[2].as_tensor())?.broadcast_add(v[3].as_tensor())?;
+        let diff = (&z - &want)?.abs()?.max_all()?.to_scalar::<f32>()?;
+        assert!(diff < 1e-5, "{diff}");
+        let r = Tensor::rand(-1f32, 1.0, (40, 64), &Device::Cpu)?;
+        let g = (&z * &r)?.sum_all()?.backward()?;
+        let gw = (&want * &r)?.sum_all()?.backward()?;
+        for var in &v {
+            let d = (g.get(var).unwrap() - gw.get(var).unwrap())?.abs()?.max_all()?.to_scalar::<f32>()?;
+            assert!(d < 1e-4, "{d}");
+        }
+        Ok(())
+    }
+
+    #[test]
     fn dropout_mask_rate() {
         let m = dropout_mask(0.25, 10_000, &mut Rng::new(3));
         let dropped = m.iter().filter(|&&v| v == 0.0).count();
