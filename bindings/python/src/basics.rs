@@ -248,13 +248,15 @@ impl PyTensor {
                 let n = t.dims()[0] + diagonal.unsigned_abs() as usize;
                 let pos = diagonal_positions(n, n, diagonal);
                 let idx = Tensor::from_vec(pos, t.dims()[0], t.device())?;
-                Tensor::zeros(n * n, t.dtype(), t.device())?.index_add(&idx, &t, 0)?.reshape((n, n))
+                let square = Tensor::zeros(n * n, t.dtype(), t.device())?;
+                // an empty source may be a view past its storage's end (see index::index_select)
+                if t.elem_count() == 0 { Ok(square) } else { square.index_add(&idx, &t, 0) }?.reshape((n, n))
             })?,
             2 => run(py, move || {
                 let (r, c) = t.dims2()?;
                 let pos = diagonal_positions(r, c, diagonal);
                 let idx = Tensor::from_vec(pos.clone(), pos.len(), t.device())?;
-                t.flatten_all()?.index_select(&idx, 0)
+                crate::index::index_select(&t.flatten_all()?, &idx, 0)
             })?,
             rank => {
                 return Err(PyIndexError::new_err(format!(

@@ -139,7 +139,7 @@ pub fn advanced_get(py: Python<'_>, this: &PyTensor, key: &Bound<'_, PyAny>) -> 
     let src = t.clone();
     let out = crate::tensor::run(py, move || {
         let idx = Tensor::from_vec(flat, shape.iter().product::<usize>(), src.device())?;
-        src.flatten_all()?.index_select(&idx, 0)?.reshape(shape)
+        index_select(&src.flatten_all()?, &idx, 0)?.reshape(shape)
     })?;
     Ok(this.result(out))
 }
@@ -197,6 +197,23 @@ pub fn view_for_write(py: Python<'_>, t: &Tensor, key: &Bound<'_, PyAny>) -> PyR
         return Err(PyValueError::new_err("t[...] = v: this key selects a copy, not a view"));
     }
     Ok(view)
+}
+
+/// `t.index_select(idx, dim)`, also for a `t` with no elements. An empty view can start past
+/// the end of its storage (`a[1:0]` of a one-row array starts one row on), and candle 0.11's
+/// CPU `index_select` slices its storage from the view's start before it looks at the sizes:
+/// it panicked there (found by the indexing property test: `t[1:0:2, 3, ::2]` on a (1, 4, 4)
+/// tensor). With no elements to read, the result is an empty tensor of the gathered shape.
+pub(crate) fn index_select(t: &Tensor, idx: &Tensor, dim: usize) -> candle_core::Result<Tensor> {
+    if t.elem_count() > 0 {
+        return t.index_select(idx, dim);
+    }
+    if t.dims()[dim] == 0 && idx.elem_count() > 0 {
+        candle_core::bail!("index_select: {} indices into an empty dimension {dim}", idx.elem_count());
+    }
+    let mut dims = t.dims().to_vec();
+    dims[dim] = idx.elem_count();
+    Tensor::zeros(dims, t.dtype(), t.device())
 }
 
 fn select(py: Python<'_>, t: &Tensor, key: &Bound<'_, PyAny>) -> PyResult<(Tensor, bool)> {
@@ -275,7 +292,7 @@ fn select(py: Python<'_>, t: &Tensor, key: &Bound<'_, PyAny>) -> PyResult<(Tenso
                 } else {
                     let idx: Vec<u32> = (0..len).map(|k| (start + k as isize * step) as u32).collect();
                     let idx = Tensor::from_vec(idx, len, out.device()).map_err(err)?;
-                    out = out.index_select(&idx, dim).map_err(err)?;
+                    out = index_select(&out, &idx, dim).map_err(err)?;
                     gathered = true;
                 }
                 dim += 1;

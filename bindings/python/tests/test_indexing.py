@@ -154,3 +154,31 @@ def test_reads_and_writes_match_numpy(shape_key, as_tensor, value):
     expect[nk] = value
     t[np_key(key, as_tensor)] = value
     assert a.tolist() == expect.tolist(), key
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        (slice(1, 0, 2), 3, slice(None, None, 2)),  # found by the property test above: a panic
+        (slice(1, None), slice(None, None, 2)),
+        (slice(1, None), 2, slice(1, None, 2)),
+        (slice(1, None), [0, 2]),
+    ],
+)
+@pytest.mark.parametrize("requires_grad", [False, True])
+def test_stepped_and_gathered_selections_of_empty_views_are_empty(key, requires_grad):
+    """An empty view may start past the end of its storage (a[1:] of a one-row array); the
+    gathers that follow must give an empty result of NumPy's shape, not read from there."""
+    a = np.arange(16, dtype=np.float32).reshape(1, 4, 4)
+    t = T.tensor(a, requires_grad=True) if requires_grad else T.from_numpy(a)
+    got = t[key]
+    assert tuple(got.shape) == a[key].shape
+    assert got.numpy().size == 0 if not requires_grad else got.detach().numpy().size == 0
+
+
+def test_diag_of_empty_views():
+    m = T.from_numpy(np.arange(6, dtype=np.float32).reshape(2, 3))[2:]
+    assert tuple(m.diag().shape) == (0,)
+    v = T.from_numpy(np.arange(3, dtype=np.float32))[3:]
+    assert tuple(v.diag().shape) == (0, 0)
+    assert v.diag(1).tolist() == [[0.0]]
