@@ -17,7 +17,8 @@
 //! The products are the `gemm` crate's, the one candle's CPU matmul calls (same version, one
 //! copy in the build), called directly so that the thread count comes from rayon's pool
 //! instead of candle's per-call `get_num_threads()` (which reads `/proc/cpuinfo` each time
-//! unless `RAYON_NUM_THREADS` is set) and so that the bias is accumulated in place.
+//! unless `RAYON_NUM_THREADS` is set) and so that large products are split by output columns
+//! (see [`PARALLEL_WORK`]).
 //!
 //! The fused op is used for CPU tensors of one dtype, f32 or f64; anything else (CUDA, f16,
 //! bf16, mixed dtypes) takes candle's ops with the same meaning. ReLU keeps NaN, as torch's
@@ -242,28 +243,18 @@ impl<'a, T> Mat<'a, T> {
     }
 }
 
-/// `dst = lhs @ rhs` (`accumulate`: `dst += lhs @ rhs`), `dst` contiguous `(lhs.rows, rhs.cols)`.
-fn product<T: WithDType>(
-    dst: &mut [T],
-    lhs: Mat<T>,
-    rhs: Mat<T>,
-    accumulate: bool,
-) -> candle_core::Result<()> {
+/// `lhs @ rhs`, contiguous `(lhs.rows, rhs.cols)`.
+fn product<T: WithDType>(lhs: Mat<T>, rhs: Mat<T>) -> candle_core::Result<Vec<T>> {
     let (m, k, n) = (lhs.rows, lhs.cols, rhs.cols);
-    if rhs.rows != k || dst.len() != m * n {
-        candle_core::bail!("linear: product of {m}x{k} and {}x{n} into {} elements", rhs.rows, dst.len());
+    if rhs.rows != k {
+        candle_core::bail!("linear: product of {m}x{k} and {}x{n}", rhs.rows);
     }
     if !matches!(T::DTYPE, DType::F32 | DType::F64) {
         candle_core::bail!("linear: the fused product takes f32 or f64, got {:?}", T::DTYPE);
     }
-    if m == 0 || n == 0 {
-        return Ok(());
-    }
-    if k == 0 {
-        if !accumulate {
-            dst.fill(T::from_f64(0.0));
-        }
-        return Ok(());
+    let mut dst = vec![T::from_f64(0.0); m * n];
+    if m == 0 || n == 0 || k == 0 {
+        return Ok(dst); // (an empty sum is 0)
     }
     let parts =
         if m * n * k >= PARALLEL_WORK { rayon::current_num_threads().min(n / MIN_COLUMNS).max(1) } else { 1 };
@@ -271,7 +262,7 @@ fn product<T: WithDType>(
     // SAFETY: `lhs` and `rhs` passed `Mat::checked`, so every element gemm reads
     // (`offset + i*rs + p*cs` for i < rows, p < cols, all non-zero here) lies inside their
     // slices, and so does the first element of each column block of `rhs` (j0 < n); `dst` is
-    // an exclusive borrow of exactly m*n elements, written at `i*n + j` (row stride n, column
+    // a fresh buffer of exactly m*n elements, written at `i*n + j` (row stride n, column
     // stride 1), so it aliases neither operand, and the column blocks [j0, j1) of the parts
     // are disjoint, so no two threads write one element; T is f32 or f64 (checked above), the
     // types gemm multiplies natively; the borrows outlive the calls (`for_each` returns after
@@ -285,7 +276,7 @@ fn product<T: WithDType>(
             dst_ptr.get().add(j0),
             1,
             n as isize,
-            accumulate,
+            false,
             lhs.data.as_ptr().add(lhs.offset),
             lhs.cs as isize,
             lhs.rs as isize,
@@ -305,7 +296,7 @@ fn product<T: WithDType>(
     } else {
         (0..parts).into_par_iter().for_each(|p| run(n * p / parts, n * (p + 1) / parts));
     }
-    Ok(())
+    Ok(dst)
 }
 
 /// The output pointer, shared by the threads that write disjoint column blocks of it.
@@ -344,8 +335,7 @@ fn forward<T: WithDType>(
     let w = weight_in_out(Mat::new(w, wl)?, op.layout);
     let (m, n) = (x.rows, w.cols);
     let zero = T::from_f64(0.0);
-    let mut y = vec![zero; m * n];
-    product(&mut y, x, w, false)?;
+    let mut y = product(x, w)?;
     // the bias and the activation in one pass over the output (measured: faster than a GEMM
     // that accumulates into bias-filled rows, which reads the output as it writes it)
     let bias: Option<Vec<T>> = match bias {
@@ -395,17 +385,19 @@ fn masked_grad<'a, T: WithDType>(
     let zero = T::from_f64(0.0);
     let gz: Cow<[T]> = match (op.act, gl.contiguous_offsets()) {
         (Activation::Identity, Some((a, b))) => Cow::Borrowed(&g[a..b]),
-        (Activation::Identity, None) => {
-            Cow::Owned((0..m).flat_map(|i| (0..n).map(move |j| (i, j))).map(|(i, j)| gm.get(i, j)).collect())
-        }
-        (Activation::Relu, _) => {
-            let r = Mat::new(res, rl)?;
-            if (r.rows, r.cols) != (m, n) {
-                candle_core::bail!("linear: output {}x{} and its gradient {m}x{n} differ", r.rows, r.cols);
+        (act, _) => {
+            // ReLU passes the gradient where its output is positive (torch's rule)
+            let mask = match act {
+                Activation::Relu => Some(Mat::new(res, rl)?),
+                Activation::Identity => None,
+            };
+            if mask.is_some_and(|r| (r.rows, r.cols) != (m, n)) {
+                candle_core::bail!("linear: the output and its gradient ({m}x{n}) differ in shape");
             }
+            let keep = |i, j| mask.is_none_or(|r| r.get(i, j) > zero);
             let mut out = Vec::with_capacity(m * n);
             for i in 0..m {
-                out.extend((0..n).map(|j| if r.get(i, j) > zero { gm.get(i, j) } else { zero }));
+                out.extend((0..n).map(|j| if keep(i, j) { gm.get(i, j) } else { zero }));
             }
             Cow::Owned(out)
         }
@@ -486,20 +478,18 @@ impl Linear {
                 let gzm = Mat::contiguous(&gz, m, n)?;
                 let dx = if want_x {
                     // dx (m, k) = gz (m, n) @ W(in, out).T
-                    let mut dx = vec![<$t>::from_f64(0.0); m * k];
-                    product(&mut dx, gzm, weight_in_out(wm, self.layout).t(), false)?;
+                    let dx = product(gzm, weight_in_out(wm, self.layout).t())?;
                     Some(Tensor::from_vec(dx, (m, k), &Device::Cpu)?)
                 } else {
                     None
                 };
                 let dw = if want_w {
-                    let mut dw = vec![<$t>::from_f64(0.0); k * n];
-                    match self.layout {
+                    let dw = match self.layout {
                         // dW (in, out) = x.T @ gz
-                        WeightLayout::InOut => product(&mut dw, xm.t(), gzm, false)?,
+                        WeightLayout::InOut => product(xm.t(), gzm)?,
                         // dW (out, in) = gz.T @ x
-                        WeightLayout::OutIn => product(&mut dw, gzm.t(), xm, false)?,
-                    }
+                        WeightLayout::OutIn => product(gzm.t(), xm)?,
+                    };
                     Some(Tensor::from_vec(dw, wl.dims(), &Device::Cpu)?)
                 } else {
                     None
@@ -584,25 +574,14 @@ mod tests {
     use candle_core::backprop::GradStore;
     use candle_core::{DType, Var};
 
-    /// Deterministic values in [-1, 1) (a 64-bit LCG), so the tests need no RNG.
-    fn values(n: usize, seed: u64) -> Vec<f64> {
-        let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        (0..n)
-            .map(|_| {
-                s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-                ((s >> 11) as f64 / (1u64 << 53) as f64) * 2.0 - 1.0
-            })
-            .collect()
-    }
-
-    /// Values in multiples of 1/8: every product and sum these tests form is exact in f32 (a
-    /// sum of 784 products needs 16 bits), so both paths give bit-identical pre-activations
-    /// and ReLU masks (with arbitrary floats, a pre-activation within rounding of 0 may fall
-    /// on either side of the kink, and its row's gradient with it), and results can be
-    /// compared exactly.
+    /// Seeded values in multiples of 1/8 in [-1, 1]: every product and sum these tests form is
+    /// exact in f32 (a sum of 784 products needs 16 bits), so both paths give bit-identical
+    /// pre-activations and ReLU masks (with arbitrary floats, a pre-activation within rounding
+    /// of 0 may fall on either side of the kink, and its row's gradient with it), and results
+    /// can be compared exactly.
     fn tensor(shape: &[usize], seed: u64, dtype: DType) -> Tensor {
-        let n = shape.iter().product();
-        let v: Vec<f64> = values(n, seed).into_iter().map(|v| (v * 8.0).round() / 8.0).collect();
+        let mut rng = crate::data::rng::Rng::new(seed);
+        let v: Vec<f64> = (0..shape.iter().product()).map(|_| (rng.below(17) as f64 - 8.0) / 8.0).collect();
         Tensor::from_vec(v, shape, &Device::Cpu).unwrap().to_dtype(dtype).unwrap()
     }
 
@@ -628,6 +607,22 @@ mod tests {
         (y, wrt.iter().map(|t| grads.get(t).cloned()).collect())
     }
 
+    /// [`run`] through the fused op and through candle's ops, with the same arguments.
+    #[allow(clippy::type_complexity)]
+    fn both(
+        layout: WeightLayout,
+        act: Activation,
+        x: &Tensor,
+        w: &Tensor,
+        b: Option<&Tensor>,
+        wrt: &[&Tensor],
+    ) -> ((Tensor, Vec<Option<Tensor>>), (Tensor, Vec<Option<Tensor>>)) {
+        (
+            run(|x, w, b| linear(x, w, b, layout, act), x, w, b, wrt),
+            run(|x, w, b| composed(x, w, b, layout, act), x, w, b, wrt),
+        )
+    }
+
     fn check_against_composed(m: usize, k: usize, n: usize, dtype: DType, x_is_var: bool) {
         let tol = 0.0; // exact data (see `tensor`)
         for layout in [WeightLayout::InOut, WeightLayout::OutIn] {
@@ -641,8 +636,7 @@ mod tests {
                     let x = if x_is_var { xv.as_tensor().clone() } else { x_data };
                     let b_opt = with_bias.then(|| b.as_tensor());
                     let wrt = [&x, w.as_tensor(), b.as_tensor()];
-                    let fused = run(|x, w, b| linear(x, w, b, layout, act), &x, &w, b_opt, &wrt);
-                    let plain = run(|x, w, b| composed(x, w, b, layout, act), &x, &w, b_opt, &wrt);
+                    let (fused, plain) = both(layout, act, &x, &w, b_opt, &wrt);
                     let what =
                         format!("{m}x{k}x{n} {dtype:?} {layout:?} {act:?} bias={with_bias} x_var={x_is_var}");
                     assert!(max_rel_diff(&fused.0, &plain.0) <= tol, "output, {what}");
@@ -692,20 +686,7 @@ mod tests {
         let w_data = tensor(&[20, 4], 6, DType::F32);
         let w = w_data.t().unwrap(); // (4, 20) for OutIn, not contiguous, not tracked
         let b = Var::from_tensor(&tensor(&[4], 7, DType::F32)).unwrap();
-        let (y, g) = run(
-            |x, w, b| linear(x, w, b, WeightLayout::OutIn, Activation::Relu),
-            &x,
-            &w,
-            Some(&b),
-            &[&w, &b],
-        );
-        let (yc, gc) = run(
-            |x, w, b| composed(x, w, b, WeightLayout::OutIn, Activation::Relu),
-            &x,
-            &w,
-            Some(&b),
-            &[&w, &b],
-        );
+        let ((y, g), (yc, gc)) = both(WeightLayout::OutIn, Activation::Relu, &x, &w, Some(&b), &[&w, &b]);
         assert!(max_rel_diff(&y, &yc) <= 1e-6);
         assert!(g[0].is_none(), "a frozen weight gets no gradient");
         assert!(max_rel_diff(g[1].as_ref().unwrap(), gc[1].as_ref().unwrap()) <= 1e-6);
@@ -730,20 +711,8 @@ mod tests {
         let v = Var::from_tensor(&tensor(&[5, 3], 8, DType::F64)).unwrap();
         let x = v.affine(2.0, 0.0).unwrap();
         let w = Var::from_tensor(&tensor(&[3, 4], 9, DType::F64)).unwrap();
-        let (_, g) = run(
-            |x, w, b| linear(x, w, b, WeightLayout::InOut, Activation::Identity),
-            &x,
-            &w,
-            None,
-            &[v.as_tensor()],
-        );
-        let (_, gc) = run(
-            |x, w, b| composed(x, w, b, WeightLayout::InOut, Activation::Identity),
-            &x,
-            &w,
-            None,
-            &[v.as_tensor()],
-        );
+        let ((_, g), (_, gc)) =
+            both(WeightLayout::InOut, Activation::Identity, &x, &w, None, &[v.as_tensor()]);
         assert!(max_rel_diff(g[0].as_ref().unwrap(), gc[0].as_ref().unwrap()) <= 1e-12);
     }
 

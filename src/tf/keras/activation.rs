@@ -53,7 +53,8 @@ impl Activation {
     pub fn apply(self, x: &Tensor) -> Result<Tensor> {
         Ok(match self {
             Activation::Linear => x.clone(),
-            Activation::Relu => x.relu()?,
+            // TF's rule, as the fused dense layer's: zero gradient at 0, NaN kept
+            Activation::Relu => crate::train::linear::relu(x)?,
             Activation::Sigmoid => candle_nn::ops::sigmoid(x)?,
             Activation::Tanh => x.tanh()?,
             // the composite softmax: candle-nn's fused `softmax_last_dim` has no backward

@@ -172,27 +172,23 @@ impl Network {
         let last = self.layers.len().saturating_sub(1);
         for (i, (layer, w)) in self.layers.iter().zip(weights).enumerate() {
             h = match (&layer.kind, w) {
-                (Kind::Dense { activation, .. }, Some((kernel, bias))) if uses_fused_linear(&h, kernel) => {
-                    // the engine's dense layer (closed-form backward), ReLU fused in but for
-                    // the last layer, whose activation the loss fuses
-                    let relu = *activation == Activation::Relu && i != last;
-                    let act = if relu { linear::Activation::Relu } else { linear::Activation::Identity };
-                    let z = linear::linear(&h, kernel, Some(bias), WeightLayout::InOut, act)?;
-                    if i == last {
-                        pending = *activation;
-                        z
-                    } else if relu {
-                        z
-                    } else if dropout.is_some() {
-                        activation.apply(&z)?
-                    } else {
-                        activation.apply_inference(&z)?
-                    }
-                }
                 (Kind::Dense { activation, .. }, Some((kernel, bias))) => {
-                    let z = small_matmul::matmul(&h, kernel)?.broadcast_add(bias)?;
+                    // the engine's dense layer (closed-form backward) with ReLU fused in, but for
+                    // the last layer, whose activation the loss fuses; small_matmul for the
+                    // seeds' tiny layers
+                    let fused = uses_fused_linear(&h, kernel);
+                    let relu_done = fused && *activation == Activation::Relu && i != last;
+                    let z = if fused {
+                        let act =
+                            if relu_done { linear::Activation::Relu } else { linear::Activation::Identity };
+                        linear::linear(&h, kernel, Some(bias), WeightLayout::InOut, act)?
+                    } else {
+                        small_matmul::matmul(&h, kernel)?.broadcast_add(bias)?
+                    };
                     if i == last {
                         pending = *activation;
+                        z
+                    } else if relu_done {
                         z
                     } else if dropout.is_some() {
                         activation.apply(&z)?
