@@ -18,7 +18,7 @@
 //! copy in the build), called directly so that the thread count comes from rayon's pool
 //! instead of candle's per-call `get_num_threads()` (which reads `/proc/cpuinfo` each time
 //! unless `RAYON_NUM_THREADS` is set) and so that large products are split by output columns
-//! (see [`PARALLEL_WORK`]).
+//! (see `PARALLEL_WORK`).
 //!
 //! The fused op is used for CPU tensors of one dtype, f32 or f64; anything else (CUDA, f16,
 //! bf16, mixed dtypes) takes candle's ops with the same meaning. ReLU keeps NaN, as torch's
