@@ -8,8 +8,11 @@ use std::collections::BTreeMap;
 
 use candle_core::Tensor;
 use candle_numpy::tf::keras::{
-    layers::{Dense, Dropout, Flatten},
-    FitOptions, Layer, Optimizer, Sequential,
+    layers::{
+        BatchNormalization, Conv, Dense, Dropout, Embedding, Flatten, GlobalAveragePooling,
+        LayerNormalization, PaddingMode, PoolMode, Pooling, Reshape,
+    },
+    Activation, FitOptions, Layer, Optimizer, Sequential,
 };
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
@@ -23,39 +26,113 @@ fn err(py: Python<'_>, e: candle_numpy::Error) -> PyErr {
     candle_numpy::python::to_pyerr(py, e)
 }
 
-/// A layer from its Python spec: `("dense", units, activation, input_shape)`,
-/// `("dropout", rate)` or `("flatten", input_shape)`.
-fn layer(spec: &Bound<'_, PyTuple>) -> PyResult<Layer> {
-    let kind: String = spec.get_item(0)?.extract()?;
+/// A layer from its Python config: a dict with `class_name` and Keras's argument names
+/// (`{"class_name": "Dense", "units": 16, "activation": "relu", "input_shape": [10]}`), as the
+/// layer classes of `cn.tf.keras.layers` give it (their `get_config()`).
+fn layer(spec: &Bound<'_, PyDict>) -> PyResult<Layer> {
     let py = spec.py();
-    match kind.as_str() {
-        "dense" => {
-            let units: usize = spec.get_item(1)?.extract()?;
-            let activation: Option<String> = spec.get_item(2)?.extract()?;
-            let shape: Option<Vec<usize>> = spec.get_item(3)?.extract()?;
-            if units == 0 {
-                return Err(PyValueError::new_err("Dense needs units >= 1, got 0"));
-            }
-            let mut d = Dense::new(units);
-            if let Some(a) = activation {
-                d = d.activation(a.as_str()).map_err(|e| err(py, e))?;
-            }
-            if let Some(s) = shape {
-                d = d.input_shape(&s);
-            }
-            Ok(d.into())
+    let class: String =
+        get(spec, "class_name")?.ok_or_else(|| PyValueError::new_err("layer config without class_name"))?;
+    let pair = |key: &str, default: (usize, usize)| -> PyResult<(usize, usize)> {
+        Ok(get::<(usize, usize)>(spec, key)?.unwrap_or(default))
+    };
+    let activation = |l: Option<String>| -> PyResult<Activation> {
+        match l {
+            None => Ok(Activation::Linear),
+            Some(a) => a.as_str().try_into().map_err(|e| err(py, e)),
         }
-        "dropout" => Ok(Dropout::new(spec.get_item(1)?.extract()?).map_err(|e| err(py, e))?.into()),
-        "flatten" => {
-            let shape: Option<Vec<usize>> = spec.get_item(1)?.extract()?;
-            let f = Flatten::new();
-            Ok(match shape {
-                Some(s) => f.input_shape(&s),
-                None => f,
-            }
-            .into())
+    };
+    let padding = || -> PyResult<PaddingMode> {
+        match get::<String>(spec, "padding")? {
+            None => Ok(PaddingMode::Valid),
+            Some(p) => p.parse().map_err(|e| err(py, e)),
         }
-        other => Err(PyTypeError::new_err(format!("unknown layer kind {other:?}"))),
+    };
+    let input_shape: Option<Vec<usize>> = get(spec, "input_shape")?;
+    let rank = if class.ends_with("1D") { 1 } else { 2 };
+    let layer: Layer = match class.as_str() {
+        "Dense" => {
+            let mut d = Dense::new(get(spec, "units")?.unwrap_or(0));
+            d.activation = activation(get(spec, "activation")?)?;
+            d.input_shape = input_shape;
+            d.into()
+        }
+        "Dropout" => Dropout::new(get(spec, "rate")?.unwrap_or(0.0)).map_err(|e| err(py, e))?.into(),
+        "Flatten" => Flatten { input_shape }.into(),
+        "Conv1D" | "Conv2D" => Conv {
+            rank,
+            filters: get(spec, "filters")?.unwrap_or(0),
+            kernel_size: pair("kernel_size", (1, 1))?,
+            strides: pair("strides", (1, 1))?,
+            padding: padding()?,
+            dilation_rate: pair("dilation_rate", (1, 1))?,
+            activation: activation(get(spec, "activation")?)?,
+            use_bias: get(spec, "use_bias")?.unwrap_or(true),
+            input_shape,
+        }
+        .into(),
+        "MaxPooling1D" | "MaxPooling2D" | "AveragePooling1D" | "AveragePooling2D" => {
+            let pool_size = pair("pool_size", if rank == 1 { (1, 2) } else { (2, 2) })?;
+            Pooling {
+                mode: if class.starts_with("Max") { PoolMode::Max } else { PoolMode::Average },
+                rank,
+                pool_size,
+                strides: get(spec, "strides")?.unwrap_or(pool_size),
+                padding: padding()?,
+            }
+            .into()
+        }
+        "GlobalAveragePooling1D" | "GlobalAveragePooling2D" => GlobalAveragePooling { rank }.into(),
+        "BatchNormalization" => {
+            let d = BatchNormalization::default();
+            BatchNormalization {
+                momentum: get(spec, "momentum")?.unwrap_or(d.momentum),
+                epsilon: get(spec, "epsilon")?.unwrap_or(d.epsilon),
+                center: get(spec, "center")?.unwrap_or(true),
+                scale: get(spec, "scale")?.unwrap_or(true),
+            }
+            .into()
+        }
+        "LayerNormalization" => {
+            let d = LayerNormalization::default();
+            LayerNormalization {
+                epsilon: get(spec, "epsilon")?.unwrap_or(d.epsilon),
+                center: get(spec, "center")?.unwrap_or(true),
+                scale: get(spec, "scale")?.unwrap_or(true),
+            }
+            .into()
+        }
+        "Embedding" => Embedding {
+            input_dim: get(spec, "input_dim")?.unwrap_or(0),
+            output_dim: get(spec, "output_dim")?.unwrap_or(0),
+            input_shape,
+        }
+        .into(),
+        "Reshape" => {
+            let target: Vec<i64> = get(spec, "target_shape")?.unwrap_or_default();
+            Reshape {
+                target_shape: target.iter().map(|&d| if d < 0 { None } else { Some(d as usize) }).collect(),
+                input_shape,
+            }
+            .into()
+        }
+        "Activation" => Layer::Activation(activation(get(spec, "activation")?)?),
+        other => return Err(PyTypeError::new_err(format!("unknown layer class {other:?}"))),
+    };
+    layer.validate().map_err(|e| PyValueError::new_err(e.render(candle_numpy::error::Language::Python)))?;
+    Ok(layer)
+}
+
+/// `spec[key]`, `None` when absent or None.
+fn get<'py, T: FromPyObjectOwned<'py>>(spec: &Bound<'py, PyDict>, key: &str) -> PyResult<Option<T>> {
+    match spec.get_item(key)? {
+        Some(v) if !v.is_none() => v.extract().map(Some).map_err(|_| {
+            PyTypeError::new_err(format!(
+                "layer argument {key}={} has the wrong type",
+                v.repr().map(|r| r.to_string()).unwrap_or_default()
+            ))
+        }),
+        _ => Ok(None),
     }
 }
 
@@ -109,15 +186,19 @@ pub struct PyKerasSequential {
 #[pymethods]
 impl PyKerasSequential {
     #[new]
-    #[pyo3(signature = (layers, seed=None, dtype_policy=None))]
+    #[pyo3(signature = (layers, seed=None, dtype_policy=None, input_shape=None))]
     fn new(
         py: Python<'_>,
-        layers: Vec<Bound<'_, PyTuple>>,
+        layers: Vec<Bound<'_, PyDict>>,
         seed: Option<u64>,
         dtype_policy: Option<&str>,
+        input_shape: Option<Vec<usize>>,
     ) -> PyResult<Self> {
         let layers = layers.iter().map(layer).collect::<PyResult<Vec<_>>>()?;
         let mut inner = Sequential::new(layers).map_err(|e| err(py, e))?;
+        if let Some(shape) = input_shape {
+            inner = inner.with_input_shape(&shape).map_err(|e| err(py, e))?;
+        }
         if let Some(s) = seed {
             inner = inner.with_seed(s);
         }
@@ -127,7 +208,7 @@ impl PyKerasSequential {
         Ok(PyKerasSequential { inner })
     }
 
-    fn add(&mut self, py: Python<'_>, spec: &Bound<'_, PyTuple>) -> PyResult<()> {
+    fn add(&mut self, py: Python<'_>, spec: &Bound<'_, PyDict>) -> PyResult<()> {
         let l = layer(spec)?;
         self.inner.add(l).map_err(|e| err(py, e))
     }

@@ -4,6 +4,10 @@
 //! creates for them when it is built, so one layer value can be reused in several models.
 //! The set is closed ([`Layer`] is an enum) so that the model can read the last activation
 //! and fuse it with the loss (see [`losses`](super::losses)).
+//!
+//! Image layers are channels-last, as Keras's default: per-sample inputs `(H, W, C)` for the
+//! 2-d layers and `(L, C)` for the 1-d ones. Their computations are the engine's
+//! ([`crate::train::conv`], [`crate::train::norm`]), shared with `cn.torch.nn`.
 
 use crate::error::{Error, Result};
 
@@ -119,6 +123,222 @@ impl Flatten {
     }
 }
 
+/// Keras's `padding` argument of convolutions and pooling.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PaddingMode {
+    /// No padding (`"valid"`, the default).
+    #[default]
+    Valid,
+    /// Pad so that the output has `ceil(size / stride)` positions (`"same"`).
+    Same,
+}
+
+impl std::str::FromStr for PaddingMode {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "valid" => Ok(PaddingMode::Valid),
+            "same" => Ok(PaddingMode::Same),
+            _ => Err(Error::InvalidArgument {
+                operation: "layers",
+                argument: "padding",
+                value: format!("{s:?}"),
+                fix: "use \"valid\" or \"same\"",
+            }),
+        }
+    }
+}
+
+impl PaddingMode {
+    /// The Keras spelling.
+    pub fn name(&self) -> &'static str {
+        match self {
+            PaddingMode::Valid => "valid",
+            PaddingMode::Same => "same",
+        }
+    }
+}
+
+/// `keras.layers.Conv2D(filters, kernel_size, strides=1, padding="valid", dilation_rate=1,
+/// activation=None, use_bias=True)` on `(H, W, C)` samples, or `Conv1D` (`rank == 1`) on
+/// `(L, C)` samples (then only the second components of the pairs are used). The kernel
+/// `(kh, kw, C, filters)` (`(k, C, filters)` for 1-d) is glorot-uniform, the bias zeros.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Conv {
+    /// 1 (`Conv1D`) or 2 (`Conv2D`).
+    pub rank: usize,
+    /// Output channels.
+    pub filters: usize,
+    /// `(kh, kw)`; `(1, k)` for 1-d.
+    pub kernel_size: (usize, usize),
+    /// `(sh, sw)`.
+    pub strides: (usize, usize),
+    /// `"valid"` or `"same"`.
+    pub padding: PaddingMode,
+    /// `(dh, dw)`.
+    pub dilation_rate: (usize, usize),
+    /// Applied after the bias (ReLU is fused into the convolution's op).
+    pub activation: Activation,
+    /// Whether there is a bias.
+    pub use_bias: bool,
+    /// The per-sample input shape, when this is the first layer.
+    pub input_shape: Option<Vec<usize>>,
+}
+
+impl Conv {
+    /// `Conv2D(filters, (kh, kw))`.
+    pub fn conv2d(filters: usize, kernel_size: (usize, usize)) -> Self {
+        Conv {
+            rank: 2,
+            filters,
+            kernel_size,
+            strides: (1, 1),
+            padding: PaddingMode::Valid,
+            dilation_rate: (1, 1),
+            activation: Activation::Linear,
+            use_bias: true,
+            input_shape: None,
+        }
+    }
+
+    /// `Conv1D(filters, k)`.
+    pub fn conv1d(filters: usize, kernel_size: usize) -> Self {
+        Conv { rank: 1, kernel_size: (1, kernel_size), ..Conv::conv2d(filters, (1, kernel_size)) }
+    }
+
+    /// With an activation, by name or value.
+    pub fn activation<A>(mut self, activation: A) -> Result<Self>
+    where
+        A: TryInto<Activation>,
+        Error: From<A::Error>,
+    {
+        self.activation = activation.try_into()?;
+        Ok(self)
+    }
+
+    /// With strides.
+    pub fn strides(mut self, strides: (usize, usize)) -> Self {
+        self.strides = strides;
+        self
+    }
+
+    /// With `"valid"` or `"same"` padding.
+    pub fn padding(mut self, padding: PaddingMode) -> Self {
+        self.padding = padding;
+        self
+    }
+
+    /// With Keras's `input_shape` (per sample).
+    pub fn input_shape(mut self, shape: &[usize]) -> Self {
+        self.input_shape = Some(shape.to_vec());
+        self
+    }
+}
+
+/// What a pooling layer computes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PoolMode {
+    /// `MaxPooling2D` / `MaxPooling1D`.
+    Max,
+    /// `AveragePooling2D` / `AveragePooling1D` (with `"same"` padding, padded positions are
+    /// not counted, as Keras).
+    Average,
+}
+
+/// `keras.layers.MaxPooling2D(pool_size=(2, 2), strides=None, padding="valid")` and
+/// `AveragePooling2D` (`rank == 2`), or their 1-d forms. `strides` default to `pool_size`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pooling {
+    /// Max or average.
+    pub mode: PoolMode,
+    /// 1 or 2.
+    pub rank: usize,
+    /// `(ph, pw)`; `(1, p)` for 1-d.
+    pub pool_size: (usize, usize),
+    /// `(sh, sw)`.
+    pub strides: (usize, usize),
+    /// `"valid"` or `"same"`.
+    pub padding: PaddingMode,
+}
+
+impl Pooling {
+    /// `MaxPooling2D(pool_size)` / `AveragePooling2D(pool_size)` with strides = pool size.
+    pub fn new2d(mode: PoolMode, pool_size: (usize, usize)) -> Self {
+        Pooling { mode, rank: 2, pool_size, strides: pool_size, padding: PaddingMode::Valid }
+    }
+}
+
+/// `keras.layers.GlobalAveragePooling2D()` (`rank == 2`, `(H, W, C) -> (C,)`) or
+/// `GlobalAveragePooling1D()` (`(L, C) -> (C,)`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GlobalAveragePooling {
+    /// 1 or 2.
+    pub rank: usize,
+}
+
+/// `keras.layers.BatchNormalization(axis=-1, momentum=0.99, epsilon=1e-3, center=True,
+/// scale=True)`: normalise each channel (the last axis) with the batch's statistics in `fit`
+/// and with moving averages (`moving = momentum * moving + (1 - momentum) * batch`) in
+/// `evaluate` and `predict`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BatchNormalization {
+    /// Weight of the old moving value.
+    pub momentum: f64,
+    /// Added to the variance.
+    pub epsilon: f64,
+    /// Learn a shift `beta`.
+    pub center: bool,
+    /// Learn a scale `gamma`.
+    pub scale: bool,
+}
+
+impl Default for BatchNormalization {
+    fn default() -> Self {
+        BatchNormalization { momentum: 0.99, epsilon: 1e-3, center: true, scale: true }
+    }
+}
+
+/// `keras.layers.LayerNormalization(axis=-1, epsilon=1e-3, center=True, scale=True)`:
+/// normalise each sample over its last axis.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LayerNormalization {
+    /// Added to the variance.
+    pub epsilon: f64,
+    /// Learn a shift `beta`.
+    pub center: bool,
+    /// Learn a scale `gamma`.
+    pub scale: bool,
+}
+
+impl Default for LayerNormalization {
+    fn default() -> Self {
+        LayerNormalization { epsilon: 1e-3, center: true, scale: true }
+    }
+}
+
+/// `keras.layers.Embedding(input_dim, output_dim)`: integer ids `(L,)` per sample to
+/// `(L, output_dim)` rows of a table initialised uniform in `[-0.05, 0.05]`. Ids arrive in
+/// the compute dtype and must be whole numbers in `[0, input_dim)`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Embedding {
+    /// Vocabulary size.
+    pub input_dim: usize,
+    /// Row width.
+    pub output_dim: usize,
+    /// The per-sample input shape, when this is the first layer (`(L,)`).
+    pub input_shape: Option<Vec<usize>>,
+}
+
+/// `keras.layers.Reshape(target_shape)`: per-sample shape, one dimension may be `-1`
+/// (`None` here), inferred.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reshape {
+    /// The per-sample output shape; `None` marks the inferred dimension.
+    pub target_shape: Vec<Option<usize>>,
+    /// The per-sample input shape, when this is the first layer.
+    pub input_shape: Option<Vec<usize>>,
+}
+
 /// Any layer a [`Sequential`](super::Sequential) accepts.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Layer {
@@ -128,15 +348,70 @@ pub enum Layer {
     Dropout(Dropout),
     /// [`Flatten`].
     Flatten(Flatten),
+    /// [`Conv`]: `Conv1D`, `Conv2D`.
+    Conv(Conv),
+    /// [`Pooling`]: `MaxPooling1D/2D`, `AveragePooling1D/2D`.
+    Pooling(Pooling),
+    /// [`GlobalAveragePooling`].
+    GlobalAveragePooling(GlobalAveragePooling),
+    /// [`BatchNormalization`].
+    BatchNormalization(BatchNormalization),
+    /// [`LayerNormalization`].
+    LayerNormalization(LayerNormalization),
+    /// [`Embedding`].
+    Embedding(Embedding),
+    /// [`Reshape`].
+    Reshape(Reshape),
+    /// `keras.layers.Activation(activation)`.
+    Activation(Activation),
 }
 
 impl Layer {
-    /// The Keras class name ("Dense", "Dropout", "Flatten").
+    /// The Keras class name ("Dense", "Conv2D", "MaxPooling2D", ...).
     pub fn kind(&self) -> &'static str {
         match self {
             Layer::Dense(_) => "Dense",
             Layer::Dropout(_) => "Dropout",
             Layer::Flatten(_) => "Flatten",
+            Layer::Conv(c) if c.rank == 1 => "Conv1D",
+            Layer::Conv(_) => "Conv2D",
+            Layer::Pooling(p) => match (p.mode, p.rank) {
+                (PoolMode::Max, 1) => "MaxPooling1D",
+                (PoolMode::Max, _) => "MaxPooling2D",
+                (PoolMode::Average, 1) => "AveragePooling1D",
+                (PoolMode::Average, _) => "AveragePooling2D",
+            },
+            Layer::GlobalAveragePooling(g) if g.rank == 1 => "GlobalAveragePooling1D",
+            Layer::GlobalAveragePooling(_) => "GlobalAveragePooling2D",
+            Layer::BatchNormalization(_) => "BatchNormalization",
+            Layer::LayerNormalization(_) => "LayerNormalization",
+            Layer::Embedding(_) => "Embedding",
+            Layer::Reshape(_) => "Reshape",
+            Layer::Activation(_) => "Activation",
+        }
+    }
+
+    /// Keras's default layer name stem ("dense", "conv2d", "max_pooling2d", ...).
+    pub fn base_name(&self) -> &'static str {
+        match self {
+            Layer::Dense(_) => "dense",
+            Layer::Dropout(_) => "dropout",
+            Layer::Flatten(_) => "flatten",
+            Layer::Conv(c) if c.rank == 1 => "conv1d",
+            Layer::Conv(_) => "conv2d",
+            Layer::Pooling(p) => match (p.mode, p.rank) {
+                (PoolMode::Max, 1) => "max_pooling1d",
+                (PoolMode::Max, _) => "max_pooling2d",
+                (PoolMode::Average, 1) => "average_pooling1d",
+                (PoolMode::Average, _) => "average_pooling2d",
+            },
+            Layer::GlobalAveragePooling(g) if g.rank == 1 => "global_average_pooling1d",
+            Layer::GlobalAveragePooling(_) => "global_average_pooling2d",
+            Layer::BatchNormalization(_) => "batch_normalization",
+            Layer::LayerNormalization(_) => "layer_normalization",
+            Layer::Embedding(_) => "embedding",
+            Layer::Reshape(_) => "reshape",
+            Layer::Activation(_) => "activation",
         }
     }
 
@@ -145,25 +420,89 @@ impl Layer {
         match self {
             Layer::Dense(d) => d.input_shape.as_deref(),
             Layer::Flatten(f) => f.input_shape.as_deref(),
-            Layer::Dropout(_) => None,
+            Layer::Conv(c) => c.input_shape.as_deref(),
+            Layer::Embedding(e) => e.input_shape.as_deref(),
+            Layer::Reshape(r) => r.input_shape.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// Check the configuration's sizes (at least one unit, filter, ...; sizes and strides at
+    /// least 1; rates in range).
+    pub fn validate(&self) -> Result<()> {
+        let bad = |argument: &'static str, value: String, fix: &'static str| {
+            Err(Error::InvalidArgument { operation: self.kind(), argument, value, fix })
+        };
+        let positive = |p: (usize, usize)| p.0 >= 1 && p.1 >= 1;
+        match self {
+            Layer::Dense(d) => check_units(d.units),
+            Layer::Conv(c) => {
+                if c.filters == 0 {
+                    return bad("filters", "0".into(), "use at least one filter");
+                }
+                if !positive(c.kernel_size) || !positive(c.strides) || !positive(c.dilation_rate) {
+                    return bad(
+                        "kernel_size/strides/dilation_rate",
+                        format!("{:?} / {:?} / {:?}", c.kernel_size, c.strides, c.dilation_rate),
+                        "every size, stride and dilation must be at least 1",
+                    );
+                }
+                if c.strides != (1, 1) && c.dilation_rate != (1, 1) {
+                    return bad(
+                        "dilation_rate",
+                        format!("{:?} with strides {:?}", c.dilation_rate, c.strides),
+                        "Keras refuses strides > 1 together with dilation_rate > 1; use one of them",
+                    );
+                }
+                Ok(())
+            }
+            Layer::Pooling(p) if !positive(p.pool_size) || !positive(p.strides) => bad(
+                "pool_size/strides",
+                format!("{:?} / {:?}", p.pool_size, p.strides),
+                "pool sizes and strides must be at least 1",
+            ),
+            Layer::BatchNormalization(b)
+                if !(0.0..=1.0).contains(&b.momentum) || b.epsilon.is_nan() || b.epsilon < 0.0 =>
+            {
+                bad(
+                    "momentum/epsilon",
+                    format!("{} / {}", b.momentum, b.epsilon),
+                    "momentum in [0, 1], epsilon >= 0",
+                )
+            }
+            Layer::LayerNormalization(l) if l.epsilon.is_nan() || l.epsilon < 0.0 => {
+                bad("epsilon", l.epsilon.to_string(), "use epsilon >= 0")
+            }
+            Layer::Embedding(e) if e.input_dim == 0 || e.output_dim == 0 => bad(
+                "input_dim/output_dim",
+                format!("{} / {}", e.input_dim, e.output_dim),
+                "both must be at least 1",
+            ),
+            Layer::Reshape(r)
+                if r.target_shape.iter().filter(|d| d.is_none()).count() > 1
+                    || r.target_shape.contains(&Some(0)) =>
+            {
+                bad(
+                    "target_shape",
+                    format!("{:?}", r.target_shape),
+                    "at most one dimension may be -1 (inferred); the others must be at least 1",
+                )
+            }
+            _ => Ok(()),
         }
     }
 }
 
-impl From<Dense> for Layer {
-    fn from(d: Dense) -> Self {
-        Layer::Dense(d)
-    }
+macro_rules! layer_from {
+    ($($t:ident => $v:ident),*) => {
+        $(impl From<$t> for Layer {
+            fn from(l: $t) -> Self {
+                Layer::$v(l)
+            }
+        })*
+    };
 }
-
-impl From<Dropout> for Layer {
-    fn from(d: Dropout) -> Self {
-        Layer::Dropout(d)
-    }
-}
-
-impl From<Flatten> for Layer {
-    fn from(f: Flatten) -> Self {
-        Layer::Flatten(f)
-    }
-}
+layer_from!(Dense => Dense, Dropout => Dropout, Flatten => Flatten, Conv => Conv, Pooling => Pooling,
+    GlobalAveragePooling => GlobalAveragePooling, BatchNormalization => BatchNormalization,
+    LayerNormalization => LayerNormalization, Embedding => Embedding, Reshape => Reshape,
+    Activation => Activation);

@@ -14,11 +14,11 @@ use crate::tf::data::Dataset;
 
 use super::activation::Activation;
 use super::history::{FitOptions, History, HistoryParams};
-use super::layers::{check_units, Layer};
+use super::layers::Layer;
 use super::losses::Loss;
 use super::metrics::Metric;
 use super::mixed_precision::{LossScaler, Policy};
-use super::network::{Kind, Network};
+use super::network::Network;
 use super::optimizers::Optimizer;
 use super::progress::Progress;
 use super::tracker::Tracker;
@@ -126,9 +126,7 @@ impl Sequential {
                       build, fit or predict)",
             });
         }
-        if let Layer::Dense(d) = &layer {
-            check_units(d.units)?;
-        }
+        layer.validate()?;
         if let Some(shape) = layer.input_shape() {
             if !self.layers.is_empty() {
                 return Err(Error::InvalidArgument {
@@ -144,16 +142,29 @@ impl Sequential {
         Ok(())
     }
 
+    /// The per-sample input shape, as `keras.Input(shape)` before the first layer gives it:
+    /// the model builds at `compile`. Refused once the model is built, or when the first layer
+    /// carries another `input_shape`.
+    pub fn with_input_shape(mut self, shape: &[usize]) -> Result<Self> {
+        if self.network.is_some() || self.input_shape.as_deref().is_some_and(|s| s != shape) {
+            return Err(Error::InvalidArgument {
+                operation: "Sequential",
+                argument: "input_shape",
+                value: format!("{shape:?}"),
+                fix: "give the input shape once, before the model is built",
+            });
+        }
+        self.input_shape = Some(shape.to_vec());
+        Ok(self)
+    }
+
     /// The model on `device` (weights already built are moved there; the optimizer state is
     /// reset).
     pub fn with_device(mut self, device: &Device) -> Result<Self> {
         self.device = device.clone();
         if let Some(net) = &mut self.network {
-            for layer in &mut net.layers {
-                if let Kind::Dense { kernel, bias, .. } = &mut layer.kind {
-                    *kernel = Var::from_tensor(&kernel.as_tensor().to_device(device)?)?;
-                    *bias = Var::from_tensor(&bias.as_tensor().to_device(device)?)?;
-                }
+            for var in net.vars_mut() {
+                *var = Var::from_tensor(&var.as_tensor().to_device(device)?)?;
             }
             self.stepper = None;
         }
@@ -342,15 +353,19 @@ impl Sequential {
     }
 
     /// `(name, variable)` for every weight, in layer order: `dense/kernel` `(in, units)`,
-    /// `dense/bias` `(units,)`, `dense_1/kernel`, ... The variables are the model's own
-    /// (f32 masters): `set` on them changes the model.
+    /// `dense/bias` `(units,)`, `conv2d/kernel` `(kh, kw, in, filters)`,
+    /// `batch_normalization/gamma`, `.../beta`, `.../moving_mean`, `.../moving_variance`, ...
+    /// (Keras's `model.weights`, non-trainable state included). The variables are the model's
+    /// own (f32 masters): `set` on them changes the model.
     pub fn named_variables(&self) -> Result<Vec<(String, Var)>> {
-        Ok(self.network("named_variables")?.named_vars())
+        Ok(self.network("named_variables")?.named_state())
     }
 
-    /// `model.trainable_variables`: the weight variables in layer order.
+    /// `model.trainable_variables`: the weight variables the optimizer trains, in layer order
+    /// (all of [`named_variables`](Self::named_variables) but BatchNormalization's moving
+    /// statistics).
     pub fn trainable_variables(&self) -> Result<Vec<Var>> {
-        Ok(self.named_variables()?.into_iter().map(|(_, v)| v).collect())
+        Ok(self.network("trainable_variables")?.named_vars().into_iter().map(|(_, v)| v).collect())
     }
 
     /// `model.get_weights()`: detached snapshots of the weights (name, value), in layer order.
@@ -375,7 +390,7 @@ impl Sequential {
     pub fn save_weights(&self, path: impl AsRef<Path>) -> Result<()> {
         let map: std::collections::HashMap<String, Tensor> = self
             .network("save_weights")?
-            .named_vars()
+            .named_state()
             .into_iter()
             .map(|(n, v)| (n, v.as_tensor().clone()))
             .collect();
@@ -389,7 +404,7 @@ impl Sequential {
     /// model is unchanged. Optimizer state is kept.
     pub fn load_weights(&mut self, path: impl AsRef<Path>) -> Result<()> {
         let path = path.as_ref();
-        let vars = self.network("load_weights")?.named_vars();
+        let vars = self.network("load_weights")?.named_state();
         let bytes = std::fs::read(path).map_err(|source| Error::Io {
             operation: "read",
             path: path.into(),
@@ -454,7 +469,9 @@ impl Sequential {
             Some(_) => {}
         }
         let x = x.to_device(&self.device)?;
-        let dtype = self.policy.compute_dtype();
+        // ids for an Embedding stay exact in f32 (a half compute dtype would round ids > 2048)
+        let takes_ids = self.network.as_ref().is_some_and(Network::takes_ids);
+        let dtype = if takes_ids { DType::F32 } else { self.policy.compute_dtype() };
         let x = crate::dtype::cast(&x, dtype)?;
         Ok(x.contiguous()?)
     }
@@ -736,7 +753,8 @@ impl Sequential {
         let distributed = strategy.world_size() > 1;
         if distributed {
             // every process starts from rank 0's weights
-            strategy.broadcast(&self.trainable_variables()?)?;
+            let state: Vec<Var> = self.named_variables()?.into_iter().map(|(_, v)| v).collect();
+            strategy.broadcast(&state)?;
         }
         let k = self.step_constants(compiled.loss)?;
         let mut history = History { history: BTreeMap::new(), epoch: Vec::new(), params };

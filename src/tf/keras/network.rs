@@ -5,27 +5,76 @@ use candle_core::{DType, Device, Tensor, Var};
 
 use crate::data::rng::Rng;
 use crate::error::{Error, Result};
+use crate::train::conv::{self, ConvSpec, DataFormat, Padding, PoolKind, Window};
+use crate::train::norm::{self, Statistics};
 
 use super::activation::Activation;
-use super::layers::Layer;
+use super::layers::{Layer, PaddingMode, PoolMode};
 use super::small_matmul;
 use crate::train::linear::{self, WeightLayout};
+
+/// One weight of a layer: Keras's name for it (`kernel`, `bias`, `gamma`, `moving_mean`, ...),
+/// the variable (f32 master), and whether the optimizer trains it (BatchNormalization's moving
+/// statistics are state, not trained).
+#[derive(Debug, Clone)]
+pub(crate) struct Weight {
+    pub name: &'static str,
+    pub var: Var,
+    pub trainable: bool,
+}
 
 /// A layer with its weights and output shape.
 #[derive(Debug, Clone)]
 pub(crate) struct BuiltLayer {
-    /// Keras-style unique name: `dense`, `dense_1`, `dropout`, ...
+    /// Keras-style unique name: `dense`, `dense_1`, `conv2d`, ...
     pub name: String,
     pub kind: Kind,
+    /// In Keras's order (`kernel`, `bias`; `gamma`, `beta`, `moving_mean`, `moving_variance`).
+    pub weights: Vec<Weight>,
     /// Per-sample output shape.
     pub output_shape: Vec<usize>,
 }
 
+/// What a built layer computes (its weights are in [`BuiltLayer::weights`]).
 #[derive(Debug, Clone)]
 pub(crate) enum Kind {
-    Dense { kernel: Var, bias: Var, activation: Activation },
-    Dropout { rate: f64 },
+    Dense {
+        activation: Activation,
+    },
+    Dropout {
+        rate: f64,
+    },
     Flatten,
+    /// A 1-d convolution is a 2-d one over a height of 1 (`rank == 1`).
+    Conv {
+        spec: ConvSpec,
+        rank: usize,
+        activation: Activation,
+    },
+    Pool {
+        kind: PoolKind,
+        window: Window,
+        rank: usize,
+    },
+    GlobalAveragePooling {
+        rank: usize,
+    },
+    BatchNorm {
+        momentum: f64,
+        epsilon: f64,
+        scale: bool,
+        center: bool,
+    },
+    LayerNorm {
+        epsilon: f64,
+        scale: bool,
+        center: bool,
+    },
+    Embedding,
+    Reshape {
+        shape: Vec<usize>,
+    },
+    Activation(Activation),
 }
 
 /// The built layers.
@@ -35,40 +84,57 @@ pub(crate) struct Network {
     pub layers: Vec<BuiltLayer>,
 }
 
-/// The weights one forward pass uses: per layer, the kernel and bias in the compute dtype
-/// (`None` for layers without weights).
-pub(crate) type PassWeights = Vec<Option<(Tensor, Tensor)>>;
+/// The weights one forward pass uses: per layer, its trainable weights in the compute dtype.
+pub(crate) type PassWeights = Vec<Vec<Tensor>>;
 
-/// Glorot (Xavier) uniform, Keras's default kernel initializer: `U(-l, l)` with
-/// `l = sqrt(6 / (fan_in + fan_out))`, drawn from our seeded generator.
-/// Refuse a Dense kernel that cannot be allocated (its byte count overflows, exceeds the
-/// memory available, or the allocator refuses a block that size) before candle tries and
-/// aborts the process. The probe reserves address space only; nothing is touched, and it is
-/// released at once.
-fn check_kernel_fits(fan_in: usize, units: usize, layer: &str) -> Result<()> {
-    let bytes = fan_in.checked_mul(units).and_then(|n| n.checked_mul(DType::F32.size_in_bytes()));
+/// Refuse a weight that cannot be allocated (its byte count overflows, exceeds the memory
+/// available, or the allocator refuses a block that size) before candle tries and aborts the
+/// process. The probe reserves address space only; nothing is touched, and it is released at
+/// once.
+fn check_weight_fits(shape: &[usize], kind: &'static str, argument: &'static str, layer: &str) -> Result<()> {
+    let bytes = shape.iter().try_fold(DType::F32.size_in_bytes(), |acc, &d| acc.checked_mul(d));
     let available = crate::distance::available_memory().unwrap_or(usize::MAX);
     let fits = bytes.is_some_and(|b| b <= available && Vec::<u8>::new().try_reserve_exact(b).is_ok());
     if fits {
         return Ok(());
     }
     Err(Error::InvalidArgument {
-        operation: "Dense",
-        argument: "units",
-        value: format!("{units} on layer {layer}, a ({fan_in}, {units}) float32 kernel"),
-        fix: "the kernel does not fit in memory: use fewer units",
+        operation: kind,
+        argument,
+        value: format!("a {shape:?} float32 weight on layer {layer}"),
+        fix: "the weight does not fit in memory: use a smaller layer",
     })
 }
 
-fn glorot_uniform(fan_in: usize, fan_out: usize, rng: &mut Rng, device: &Device) -> Result<Tensor> {
+/// Glorot (Xavier) uniform, Keras's default kernel initializer: `U(-l, l)` with
+/// `l = sqrt(6 / (fan_in + fan_out))`, drawn from our seeded generator.
+fn glorot_uniform(
+    shape: &[usize],
+    fan_in: usize,
+    fan_out: usize,
+    rng: &mut Rng,
+    device: &Device,
+) -> Result<Tensor> {
     let limit = (6.0 / (fan_in + fan_out) as f64).sqrt() as f32;
-    let values: Vec<f32> = (0..fan_in * fan_out).map(|_| (2.0 * uniform(rng) - 1.0) * limit).collect();
-    Ok(Tensor::from_vec(values, (fan_in, fan_out), device)?)
+    let n = shape.iter().product();
+    let values: Vec<f32> = (0..n).map(|_| (2.0 * uniform(rng) - 1.0) * limit).collect();
+    Ok(Tensor::from_vec(values, shape, device)?)
 }
 
 /// A uniform f32 in `[0, 1)` (24 random bits).
 pub(crate) fn uniform(rng: &mut Rng) -> f32 {
     (rng.next_u64() >> 40) as f32 * (1.0 / (1u64 << 24) as f32)
+}
+
+fn shape_error(name: &str, kind: &str, shape: &[usize], wants: &str) -> Error {
+    Error::ShapeMismatch {
+        operation: "build",
+        detail: format!("layer {name} ({kind}) gets per-sample inputs of shape {shape:?}; {wants}"),
+    }
+}
+
+fn weight(name: &'static str, t: Tensor, trainable: bool) -> Result<Weight> {
+    Ok(Weight { name, var: Var::from_tensor(&t)?, trainable })
 }
 
 impl Network {
@@ -87,38 +153,211 @@ impl Network {
         let mut built = Vec::with_capacity(layers.len());
         let mut counts = std::collections::HashMap::new();
         for layer in layers {
-            let base = match layer {
-                Layer::Dense(_) => "dense",
-                Layer::Dropout(_) => "dropout",
-                Layer::Flatten(_) => "flatten",
-            };
+            let base = layer.base_name();
             let count = counts.entry(base).or_insert(0usize);
             let name = if *count == 0 { base.to_string() } else { format!("{base}_{count}") };
             *count += 1;
+            let kind_name = layer.kind();
+            let mut weights = Vec::new();
             let kind = match layer {
                 Layer::Dense(d) => {
                     let &[fan_in] = shape.as_slice() else {
-                        return Err(Error::ShapeMismatch {
-                            operation: "build",
-                            detail: format!(
-                                "layer {name} (Dense) gets per-sample inputs of shape {shape:?}; Dense \
-                                 here takes rows of features, so add a Flatten layer before it"
-                            ),
-                        });
+                        return Err(shape_error(
+                            &name,
+                            kind_name,
+                            &shape,
+                            "Dense here takes rows of features, so add a Flatten layer before it",
+                        ));
                     };
-                    check_kernel_fits(fan_in, d.units, &name)?;
-                    let kernel = Var::from_tensor(&glorot_uniform(fan_in, d.units, rng, device)?)?;
-                    let bias = Var::zeros(d.units, DType::F32, device)?;
+                    check_weight_fits(&[fan_in, d.units], "Dense", "units", &name)?;
+                    weights.push(weight(
+                        "kernel",
+                        glorot_uniform(&[fan_in, d.units], fan_in, d.units, rng, device)?,
+                        true,
+                    )?);
+                    weights.push(weight("bias", Tensor::zeros(d.units, DType::F32, device)?, true)?);
                     shape = vec![d.units];
-                    Kind::Dense { kernel, bias, activation: d.activation }
+                    Kind::Dense { activation: d.activation }
                 }
                 Layer::Dropout(d) => Kind::Dropout { rate: d.rate() },
                 Layer::Flatten(_) => {
                     shape = vec![shape.iter().product()];
                     Kind::Flatten
                 }
+                Layer::Conv(c) => {
+                    let (h, w, channels) = match (c.rank, shape.as_slice()) {
+                        (2, &[h, w, ch]) => (h, w, ch),
+                        (1, &[l, ch]) => (1, l, ch),
+                        _ => {
+                            return Err(shape_error(
+                                &name,
+                                kind_name,
+                                &shape,
+                                if c.rank == 2 {
+                                    "Conv2D takes (height, width, channels) samples: add a channel axis \
+                                     (x[..., None]) or a Reshape layer"
+                                } else {
+                                    "Conv1D takes (steps, channels) samples: add a channel axis or a Reshape"
+                                },
+                            ))
+                        }
+                    };
+                    let padding = match c.padding {
+                        PaddingMode::Valid => Padding::default(),
+                        PaddingMode::Same => Padding::same((h, w), c.kernel_size, c.strides, c.dilation_rate),
+                    };
+                    let spec = ConvSpec {
+                        stride: c.strides,
+                        dilation: c.dilation_rate,
+                        padding,
+                        groups: 1,
+                        format: DataFormat::ChannelsLast,
+                    };
+                    let window = Window {
+                        kernel: c.kernel_size,
+                        stride: c.strides,
+                        dilation: c.dilation_rate,
+                        padding,
+                    };
+                    let (oh, ow) = window.output("build", h, w).map_err(|_| {
+                        shape_error(
+                            &name,
+                            kind_name,
+                            &shape,
+                            "the input is smaller than the kernel: use padding=\"same\" or a smaller kernel",
+                        )
+                    })?;
+                    let taps = c.kernel_size.0 * c.kernel_size.1;
+                    let kshape: Vec<usize> = match c.rank {
+                        2 => vec![c.kernel_size.0, c.kernel_size.1, channels, c.filters],
+                        _ => vec![c.kernel_size.1, channels, c.filters],
+                    };
+                    check_weight_fits(&kshape, kind_name, "filters", &name)?;
+                    weights.push(weight(
+                        "kernel",
+                        glorot_uniform(&kshape, taps * channels, taps * c.filters, rng, device)?,
+                        true,
+                    )?);
+                    if c.use_bias {
+                        weights.push(weight("bias", Tensor::zeros(c.filters, DType::F32, device)?, true)?);
+                    }
+                    shape = if c.rank == 2 { vec![oh, ow, c.filters] } else { vec![ow, c.filters] };
+                    Kind::Conv { spec, rank: c.rank, activation: c.activation }
+                }
+                Layer::Pooling(p) => {
+                    let (h, w, channels) = match (p.rank, shape.as_slice()) {
+                        (2, &[h, w, ch]) => (h, w, ch),
+                        (1, &[l, ch]) => (1, l, ch),
+                        _ => {
+                            return Err(shape_error(
+                                &name,
+                                kind_name,
+                                &shape,
+                                if p.rank == 2 {
+                                    "it takes (height, width, channels) samples"
+                                } else {
+                                    "it takes (steps, channels) samples"
+                                },
+                            ))
+                        }
+                    };
+                    let padding = match p.padding {
+                        PaddingMode::Valid => Padding::default(),
+                        PaddingMode::Same => Padding::same((h, w), p.pool_size, p.strides, (1, 1)),
+                    };
+                    let window = Window { kernel: p.pool_size, stride: p.strides, dilation: (1, 1), padding };
+                    let (oh, ow) = window.output("build", h, w).map_err(|_| {
+                        shape_error(
+                            &name,
+                            kind_name,
+                            &shape,
+                            "the input is smaller than the pool: use padding=\"same\" or a smaller pool_size",
+                        )
+                    })?;
+                    let kind = match p.mode {
+                        PoolMode::Max => PoolKind::Max,
+                        PoolMode::Average => PoolKind::Avg { count_padding: false },
+                    };
+                    shape = if p.rank == 2 { vec![oh, ow, channels] } else { vec![ow, channels] };
+                    Kind::Pool { kind, window, rank: p.rank }
+                }
+                Layer::GlobalAveragePooling(g) => {
+                    if shape.len() != g.rank + 1 {
+                        return Err(shape_error(
+                            &name,
+                            kind_name,
+                            &shape,
+                            if g.rank == 2 {
+                                "it takes (height, width, channels) samples"
+                            } else {
+                                "it takes (steps, channels) samples"
+                            },
+                        ));
+                    }
+                    shape = vec![*shape.last().expect("rank >= 2")];
+                    Kind::GlobalAveragePooling { rank: g.rank }
+                }
+                Layer::BatchNormalization(b) => {
+                    let c = *shape.last().expect("non-empty shape");
+                    let ones = || Tensor::ones(c, DType::F32, device);
+                    let zeros = || Tensor::zeros(c, DType::F32, device);
+                    if b.scale {
+                        weights.push(weight("gamma", ones()?, true)?);
+                    }
+                    if b.center {
+                        weights.push(weight("beta", zeros()?, true)?);
+                    }
+                    weights.push(weight("moving_mean", zeros()?, false)?);
+                    weights.push(weight("moving_variance", ones()?, false)?);
+                    Kind::BatchNorm {
+                        momentum: b.momentum,
+                        epsilon: b.epsilon,
+                        scale: b.scale,
+                        center: b.center,
+                    }
+                }
+                Layer::LayerNormalization(l) => {
+                    let c = *shape.last().expect("non-empty shape");
+                    if l.scale {
+                        weights.push(weight("gamma", Tensor::ones(c, DType::F32, device)?, true)?);
+                    }
+                    if l.center {
+                        weights.push(weight("beta", Tensor::zeros(c, DType::F32, device)?, true)?);
+                    }
+                    Kind::LayerNorm { epsilon: l.epsilon, scale: l.scale, center: l.center }
+                }
+                Layer::Embedding(e) => {
+                    check_weight_fits(&[e.input_dim, e.output_dim], "Embedding", "input_dim", &name)?;
+                    // Keras's default: uniform in [-0.05, 0.05]
+                    let n = e.input_dim * e.output_dim;
+                    let values: Vec<f32> = (0..n).map(|_| (2.0 * uniform(rng) - 1.0) * 0.05).collect();
+                    weights.push(weight(
+                        "embeddings",
+                        Tensor::from_vec(values, (e.input_dim, e.output_dim), device)?,
+                        true,
+                    )?);
+                    shape.push(e.output_dim);
+                    Kind::Embedding
+                }
+                Layer::Reshape(r) => {
+                    let total: usize = shape.iter().product();
+                    let known: usize = r.target_shape.iter().flatten().product();
+                    let inferred = r.target_shape.contains(&None);
+                    let fits = if inferred { known > 0 && total % known == 0 } else { known == total };
+                    if !fits {
+                        return Err(shape_error(
+                            &name,
+                            kind_name,
+                            &shape,
+                            &format!("{total} values per sample cannot be reshaped to {:?}", r.target_shape),
+                        ));
+                    }
+                    shape = r.target_shape.iter().map(|d| d.unwrap_or(total / known.max(1))).collect();
+                    Kind::Reshape { shape: shape.clone() }
+                }
+                Layer::Activation(a) => Kind::Activation(*a),
             };
-            built.push(BuiltLayer { name, kind, output_shape: shape.clone() });
+            built.push(BuiltLayer { name, kind, weights, output_shape: shape.clone() });
         }
         Ok(Network { input_shape: input_shape.to_vec(), layers: built })
     }
@@ -128,21 +367,38 @@ impl Network {
         self.layers.last().map(|l| l.output_shape.as_slice()).unwrap_or(&self.input_shape)
     }
 
-    /// `(name, variable)` for every weight, in layer order (`dense/kernel`, `dense/bias`, ...).
-    pub fn named_vars(&self) -> Vec<(String, Var)> {
-        let mut out = Vec::new();
-        for l in &self.layers {
-            if let Kind::Dense { kernel, bias, .. } = &l.kind {
-                out.push((format!("{}/kernel", l.name), kernel.clone()));
-                out.push((format!("{}/bias", l.name), bias.clone()));
-            }
-        }
-        out
+    /// Whether the first layer looks up ids (its inputs are not cast to a half compute dtype).
+    pub fn takes_ids(&self) -> bool {
+        matches!(self.layers.first().map(|l| &l.kind), Some(Kind::Embedding))
     }
 
-    /// The weights for one pass in `dtype`: the variables themselves when `train` (so the
-    /// pass is differentiated), detached views (no copy, no graph) otherwise; cast when
-    /// `dtype` is not f32.
+    /// `(name, variable)` for every **trainable** weight, in layer order (`dense/kernel`,
+    /// `dense/bias`, ...): what the optimizer steps.
+    pub fn named_vars(&self) -> Vec<(String, Var)> {
+        self.named_weights().into_iter().filter(|(_, w)| w.trainable).map(|(n, w)| (n, w.var)).collect()
+    }
+
+    /// `(name, variable)` for every weight, trainable or not (moving statistics too): what
+    /// `get_weights`, `save_weights` and `load_weights` cover.
+    pub fn named_state(&self) -> Vec<(String, Var)> {
+        self.named_weights().into_iter().map(|(n, w)| (n, w.var)).collect()
+    }
+
+    fn named_weights(&self) -> Vec<(String, Weight)> {
+        self.layers
+            .iter()
+            .flat_map(|l| l.weights.iter().map(move |w| (format!("{}/{}", l.name, w.name), w.clone())))
+            .collect()
+    }
+
+    /// Every weight variable, mutably (to move them to another device).
+    pub fn vars_mut(&mut self) -> impl Iterator<Item = &mut Var> {
+        self.layers.iter_mut().flat_map(|l| l.weights.iter_mut().map(|w| &mut w.var))
+    }
+
+    /// The trainable weights for one pass in `dtype`: the variables themselves when `train`
+    /// (so the pass is differentiated), detached views (no copy, no graph) otherwise; cast
+    /// when `dtype` is not f32.
     pub fn pass_weights(&self, train: bool, dtype: DType) -> Result<PassWeights> {
         let prepare = |v: &Var| -> Result<Tensor> {
             let t = if train { v.as_tensor().clone() } else { v.as_tensor().detach() };
@@ -150,29 +406,32 @@ impl Network {
         };
         self.layers
             .iter()
-            .map(|l| match &l.kind {
-                Kind::Dense { kernel, bias, .. } => Ok(Some((prepare(kernel)?, prepare(bias)?))),
-                _ => Ok(None),
-            })
+            .map(|l| l.weights.iter().filter(|w| w.trainable).map(|w| prepare(&w.var)).collect())
             .collect()
     }
 
     /// The forward pass on a batch `x` (already in the weights' dtype): returns the last
     /// layer's pre-activation cast to f32, and the activation it still needs (the last
-    /// Dense layer's, so that the loss can fuse it; `Linear` when the model ends otherwise).
-    /// `dropout` is the mask generator in training, `None` in inference.
+    /// Dense or Activation layer's, so that the loss can fuse it; `Linear` when the model ends
+    /// otherwise). `dropout` is the mask generator in training, `None` in inference; in
+    /// training BatchNormalization normalises with the batch's statistics and updates its
+    /// moving averages.
     pub fn forward(
         &self,
         x: &Tensor,
         weights: &PassWeights,
         mut dropout: Option<&mut Rng>,
     ) -> Result<(Tensor, Activation)> {
+        let training = dropout.is_some();
         let mut h = x.clone();
         let mut pending = Activation::Linear;
         let last = self.layers.len().saturating_sub(1);
+        let apply =
+            |act: &Activation, z: &Tensor| if training { act.apply(z) } else { act.apply_inference(z) };
         for (i, (layer, w)) in self.layers.iter().zip(weights).enumerate() {
-            h = match (&layer.kind, w) {
-                (Kind::Dense { activation, .. }, Some((kernel, bias))) => {
+            h = match &layer.kind {
+                Kind::Dense { activation } => {
+                    let (kernel, bias) = (&w[0], &w[1]);
                     // the engine's dense layer (closed-form backward) with ReLU fused in, but for
                     // the last layer, whose activation the loss fuses; small_matmul for the
                     // seeds' tiny layers
@@ -190,13 +449,35 @@ impl Network {
                         z
                     } else if relu_done {
                         z
-                    } else if dropout.is_some() {
-                        activation.apply(&z)?
                     } else {
-                        activation.apply_inference(&z)?
+                        apply(activation, &z)?
                     }
                 }
-                (Kind::Dropout { rate }, _) => match dropout.as_deref_mut() {
+                Kind::Conv { spec, rank, activation } => {
+                    let relu_done = *activation == Activation::Relu && i != last;
+                    let act = if relu_done { linear::Activation::Relu } else { linear::Activation::Identity };
+                    let z = match rank {
+                        1 => conv::conv1d(&h, &w[0], w.get(1), spec, act)?,
+                        _ => conv::conv2d(&h, &w[0], w.get(1), spec, act)?,
+                    };
+                    if i == last {
+                        pending = *activation;
+                        z
+                    } else if relu_done {
+                        z
+                    } else {
+                        apply(activation, &z)?
+                    }
+                }
+                Kind::Activation(a) => {
+                    if i == last {
+                        pending = *a;
+                        h
+                    } else {
+                        apply(a, &h)?
+                    }
+                }
+                Kind::Dropout { rate } => match dropout.as_deref_mut() {
                     Some(rng) if *rate > 0.0 => {
                         let mask = dropout_mask(*rate, h.elem_count(), rng);
                         let mask = Tensor::from_vec(mask, h.shape(), h.device())?;
@@ -205,8 +486,55 @@ impl Network {
                     }
                     _ => h,
                 },
-                (Kind::Flatten, _) => h.flatten_from(1)?,
-                (Kind::Dense { .. }, None) => unreachable!("pass_weights gives every Dense layer weights"),
+                Kind::Flatten => h.flatten_from(1)?,
+                Kind::Pool { kind, window, rank } => match rank {
+                    1 => {
+                        let w1 =
+                            Window { kernel: (1, window.kernel.1), stride: (1, window.stride.1), ..*window };
+                        conv::pool2d(&h.unsqueeze(1)?, *kind, &w1, DataFormat::ChannelsLast)?.squeeze(1)?
+                    }
+                    _ => conv::pool2d(&h, *kind, window, DataFormat::ChannelsLast)?,
+                },
+                Kind::GlobalAveragePooling { rank } => {
+                    let axes: Vec<usize> = (1..=*rank).collect();
+                    h.mean(axes)?
+                }
+                Kind::BatchNorm { momentum, epsilon, scale, center } => {
+                    let mut it = w.iter();
+                    let gamma = if *scale { it.next() } else { None };
+                    let beta = if *center { it.next() } else { None };
+                    let state = &layer.weights[layer.weights.len() - 2..];
+                    let (moving_mean, moving_var) = (&state[0].var, &state[1].var);
+                    let axis = h.rank() - 1;
+                    if training {
+                        let out = norm::batch_norm(&h, axis, gamma, beta, *epsilon, Statistics::Batch)?;
+                        if let Some(batch) = &out.batch {
+                            norm::update_running(moving_mean, moving_var, batch, 1.0 - momentum, false)?;
+                        }
+                        out.y
+                    } else {
+                        let stats = Statistics::Running {
+                            mean: moving_mean.as_tensor(),
+                            var: moving_var.as_tensor(),
+                        };
+                        norm::batch_norm(&h, axis, gamma, beta, *epsilon, stats)?.y
+                    }
+                }
+                Kind::LayerNorm { epsilon, scale, center } => {
+                    let mut it = w.iter();
+                    let gamma = if *scale { it.next() } else { None };
+                    let beta = if *center { it.next() } else { None };
+                    norm::layer_norm(&h, 1, gamma, beta, *epsilon)?
+                }
+                Kind::Embedding => {
+                    let ids = h.to_dtype(DType::I64)?;
+                    norm::embedding(&ids, &w[0], None)?
+                }
+                Kind::Reshape { shape } => {
+                    let mut full = vec![h.dim(0)?];
+                    full.extend_from_slice(shape);
+                    h.reshape(full)?
+                }
             };
         }
         let h = if h.dtype() == DType::F32 { h } else { h.to_dtype(DType::F32)? };
@@ -219,25 +547,36 @@ impl Network {
             let dims: Vec<String> = s.iter().map(|d| d.to_string()).collect();
             format!("(None, {})", dims.join(", "))
         };
+        let kind = |k: &Kind| match k {
+            Kind::Dense { .. } => "Dense",
+            Kind::Dropout { .. } => "Dropout",
+            Kind::Flatten => "Flatten",
+            Kind::Conv { rank: 1, .. } => "Conv1D",
+            Kind::Conv { .. } => "Conv2D",
+            Kind::Pool { kind: PoolKind::Max, rank: 1, .. } => "MaxPooling1D",
+            Kind::Pool { kind: PoolKind::Max, .. } => "MaxPooling2D",
+            Kind::Pool { rank: 1, .. } => "AveragePooling1D",
+            Kind::Pool { .. } => "AveragePooling2D",
+            Kind::GlobalAveragePooling { rank: 1 } => "GlobalAveragePooling1D",
+            Kind::GlobalAveragePooling { .. } => "GlobalAveragePooling2D",
+            Kind::BatchNorm { .. } => "BatchNormalization",
+            Kind::LayerNorm { .. } => "LayerNormalization",
+            Kind::Embedding => "Embedding",
+            Kind::Reshape { .. } => "Reshape",
+            Kind::Activation(_) => "Activation",
+        };
         let rows: Vec<(String, String, usize)> = self
             .layers
             .iter()
             .map(|l| {
-                let kind = match l.kind {
-                    Kind::Dense { .. } => "Dense",
-                    Kind::Dropout { .. } => "Dropout",
-                    Kind::Flatten => "Flatten",
-                };
-                let params = match &l.kind {
-                    Kind::Dense { kernel, bias, .. } => kernel.elem_count() + bias.elem_count(),
-                    _ => 0,
-                };
-                (format!("{} ({kind})", l.name), shape(&l.output_shape), params)
+                let params = l.weights.iter().map(|w| w.var.elem_count()).sum();
+                (format!("{} ({})", l.name, kind(&l.kind)), shape(&l.output_shape), params)
             })
             .collect();
         let w0 = rows.iter().map(|r| r.0.len()).chain(["Layer (type)".len()]).max().unwrap_or(0) + 4;
         let w1 = rows.iter().map(|r| r.1.len()).chain(["Output Shape".len()]).max().unwrap_or(0) + 4;
         let total: usize = rows.iter().map(|r| r.2).sum();
+        let trainable: usize = self.named_vars().iter().map(|(_, v)| v.elem_count()).sum();
         let rule = |c: &str| c.repeat(w0 + w1 + 10);
         let mut out = format!("Model: \"{model_name}\"\n{}\n", rule("_"));
         out += &format!("{:<w0$}{:<w1$}{:>10}\n{}\n", "Layer (type)", "Output Shape", "Param #", rule("="));
@@ -245,8 +584,9 @@ impl Network {
             out += &format!("{name:<w0$}{shape:<w1$}{params:>10}\n");
         }
         out += &format!(
-            "{}\nTotal params: {total}\nTrainable params: {total}\nNon-trainable params: 0\n{}\n",
+            "{}\nTotal params: {total}\nTrainable params: {trainable}\nNon-trainable params: {}\n{}\n",
             rule("="),
+            total - trainable,
             rule("_")
         );
         out

@@ -241,8 +241,14 @@ class Optimizer:
     def __len__(self) -> int: ...
 
 class KerasSequential:
-    def __init__(self, layers: list, seed: Optional[int] = None, dtype_policy: Optional[str] = None) -> None: ...
-    def add(self, spec: tuple) -> None: ...
+    def __init__(
+        self,
+        layers: list,
+        seed: Optional[int] = None,
+        dtype_policy: Optional[str] = None,
+        input_shape: Optional[list] = None,
+    ) -> None: ...
+    def add(self, spec: dict) -> None: ...
     def build(self, input_shape: list) -> None: ...
     def compile(self, optimizer: Any, loss: str, metrics: Optional[list] = None) -> None: ...
     def fit(
@@ -309,6 +315,43 @@ def loss(name: str, input: Tensor, target: Tensor, reduction: str = "mean") -> T
 def linear(
     input: Tensor, weight: Tensor, bias: Optional[Tensor] = None, activation: Optional[str] = None
 ) -> Tensor: ...
+def conv(
+    input: Tensor,
+    weight: Tensor,
+    bias: Optional[Tensor],
+    stride: Tuple[int, int],
+    padding: Tuple[int, int, int, int],
+    dilation: Tuple[int, int],
+    groups: int,
+    channels_last: bool = False,
+    activation: Optional[str] = None,
+) -> Tensor: ...
+def pool2d(
+    input: Tensor,
+    kind: str,
+    kernel: Tuple[int, int],
+    stride: Tuple[int, int],
+    padding: Tuple[int, int, int, int],
+    dilation: Tuple[int, int] = (1, 1),
+    count_include_pad: bool = True,
+    channels_last: bool = False,
+) -> Tensor: ...
+def batch_norm(
+    input: Tensor,
+    weight: Optional[Tensor],
+    bias: Optional[Tensor],
+    running_mean: Optional[Tensor],
+    running_var: Optional[Tensor],
+    training: bool,
+    momentum: float,
+    eps: float,
+    axis: int = 1,
+    unbiased: bool = True,
+) -> Tensor: ...
+def layer_norm(
+    input: Tensor, normalized_ndim: int, weight: Optional[Tensor], bias: Optional[Tensor], eps: float
+) -> Tensor: ...
+def embedding(input: Tensor, weight: Tensor, padding_idx: Optional[int] = None) -> Tensor: ...
 def _register_random_source(source: Any) -> None: ...
 
 class TensorStorage:

@@ -56,8 +56,11 @@ class Sequential:
         if input_shape is not None:
             if not specs:
                 raise ValueError("Sequential([Input(...)]) needs at least one layer after the Input")
-            specs[0] = _with_input_shape(specs[0], input_shape)
-        self._native = _native.KerasSequential(specs, seed=seed, dtype_policy=dtype_policy)
+            input_shape = tuple(int(d) for d in input_shape if d is not None)
+        self._native = _native.KerasSequential(
+            specs, seed=seed, dtype_policy=dtype_policy,
+            input_shape=None if input_shape is None else list(input_shape),
+        )
         self.layers = layers
         self._first_shape = input_shape
 
@@ -206,14 +209,6 @@ def _layers_input():
 def _spec(layer):
     if not isinstance(layer, layers.Layer):
         raise TypeError(
-            f"Sequential takes cn.tf.keras.layers (Dense, Dropout, Flatten), got {type(layer).__name__}"
+            f"Sequential takes cn.tf.keras.layers (Dense, Conv2D, ...), got {type(layer).__name__}"
         )
     return layer._spec()
-
-
-def _with_input_shape(spec, shape):
-    if spec[0] == "dense":
-        return (spec[0], spec[1], spec[2], list(shape))
-    if spec[0] == "flatten":
-        return ("flatten", list(shape))
-    raise ValueError("the layer after Input(...) must be Dense or Flatten")
