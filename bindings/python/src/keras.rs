@@ -5,19 +5,15 @@
 
 use candle_numpy::python::detach;
 use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 
 use candle_core::Tensor;
-use candle_numpy::tf::keras::{
-    layers::{
-        BatchNormalization, Conv, Dense, Dropout, Embedding, Flatten, GlobalAveragePooling,
-        LayerNormalization, PaddingMode, PoolMode, Pooling, Reshape,
-    },
-    Activation, FitOptions, Layer, Optimizer, Sequential,
-};
+use candle_numpy::tf::keras::{FitOptions, Layer, Optimizer, Sequential};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
 
+use crate::callbacks;
 use crate::convert::tensor_arg;
 use crate::data::PyDataset;
 use crate::tensor::PyTensor;
@@ -26,114 +22,19 @@ fn err(py: Python<'_>, e: candle_numpy::Error) -> PyErr {
     candle_numpy::python::to_pyerr(py, e)
 }
 
-/// A layer from its Python config: a dict with `class_name` and Keras's argument names
-/// (`{"class_name": "Dense", "units": 16, "activation": "relu", "input_shape": [10]}`), as the
-/// layer classes of `cn.tf.keras.layers` give it (their `get_config()`).
-fn layer(spec: &Bound<'_, PyDict>) -> PyResult<Layer> {
-    let py = spec.py();
-    let class: String =
-        get(spec, "class_name")?.ok_or_else(|| PyValueError::new_err("layer config without class_name"))?;
-    let pair = |key: &str, default: (usize, usize)| -> PyResult<(usize, usize)> {
-        Ok(get::<(usize, usize)>(spec, key)?.unwrap_or(default))
-    };
-    let activation = |l: Option<String>| -> PyResult<Activation> {
-        match l {
-            None => Ok(Activation::Linear),
-            Some(a) => a.as_str().try_into().map_err(|e| err(py, e)),
+/// A layer from its Python spec `(class_name, config_json)`: Keras's class name and its
+/// `get_config()` as JSON, read by the engine's `Layer::from_config` (the same reader as saved
+/// models use).
+fn layer(spec: &Bound<'_, PyTuple>) -> PyResult<Layer> {
+    let (class, config): (String, String) = spec.extract()?;
+    let config: serde_json::Value = serde_json::from_str(&config)
+        .map_err(|e| PyValueError::new_err(format!("layer config for {class}: {e}")))?;
+    Layer::from_config(&class, &config).map_err(|e| match e {
+        candle_numpy::Error::InvalidArgument { .. } => {
+            PyValueError::new_err(e.render(candle_numpy::error::Language::Python))
         }
-    };
-    let padding = || -> PyResult<PaddingMode> {
-        match get::<String>(spec, "padding")? {
-            None => Ok(PaddingMode::Valid),
-            Some(p) => p.parse().map_err(|e| err(py, e)),
-        }
-    };
-    let input_shape: Option<Vec<usize>> = get(spec, "input_shape")?;
-    let rank = if class.ends_with("1D") { 1 } else { 2 };
-    let layer: Layer = match class.as_str() {
-        "Dense" => {
-            let mut d = Dense::new(get(spec, "units")?.unwrap_or(0));
-            d.activation = activation(get(spec, "activation")?)?;
-            d.input_shape = input_shape;
-            d.into()
-        }
-        "Dropout" => Dropout::new(get(spec, "rate")?.unwrap_or(0.0)).map_err(|e| err(py, e))?.into(),
-        "Flatten" => Flatten { input_shape }.into(),
-        "Conv1D" | "Conv2D" => Conv {
-            rank,
-            filters: get(spec, "filters")?.unwrap_or(0),
-            kernel_size: pair("kernel_size", (1, 1))?,
-            strides: pair("strides", (1, 1))?,
-            padding: padding()?,
-            dilation_rate: pair("dilation_rate", (1, 1))?,
-            activation: activation(get(spec, "activation")?)?,
-            use_bias: get(spec, "use_bias")?.unwrap_or(true),
-            input_shape,
-        }
-        .into(),
-        "MaxPooling1D" | "MaxPooling2D" | "AveragePooling1D" | "AveragePooling2D" => {
-            let pool_size = pair("pool_size", if rank == 1 { (1, 2) } else { (2, 2) })?;
-            Pooling {
-                mode: if class.starts_with("Max") { PoolMode::Max } else { PoolMode::Average },
-                rank,
-                pool_size,
-                strides: get(spec, "strides")?.unwrap_or(pool_size),
-                padding: padding()?,
-            }
-            .into()
-        }
-        "GlobalAveragePooling1D" | "GlobalAveragePooling2D" => GlobalAveragePooling { rank }.into(),
-        "BatchNormalization" => {
-            let d = BatchNormalization::default();
-            BatchNormalization {
-                momentum: get(spec, "momentum")?.unwrap_or(d.momentum),
-                epsilon: get(spec, "epsilon")?.unwrap_or(d.epsilon),
-                center: get(spec, "center")?.unwrap_or(true),
-                scale: get(spec, "scale")?.unwrap_or(true),
-            }
-            .into()
-        }
-        "LayerNormalization" => {
-            let d = LayerNormalization::default();
-            LayerNormalization {
-                epsilon: get(spec, "epsilon")?.unwrap_or(d.epsilon),
-                center: get(spec, "center")?.unwrap_or(true),
-                scale: get(spec, "scale")?.unwrap_or(true),
-            }
-            .into()
-        }
-        "Embedding" => Embedding {
-            input_dim: get(spec, "input_dim")?.unwrap_or(0),
-            output_dim: get(spec, "output_dim")?.unwrap_or(0),
-            input_shape,
-        }
-        .into(),
-        "Reshape" => {
-            let target: Vec<i64> = get(spec, "target_shape")?.unwrap_or_default();
-            Reshape {
-                target_shape: target.iter().map(|&d| if d < 0 { None } else { Some(d as usize) }).collect(),
-                input_shape,
-            }
-            .into()
-        }
-        "Activation" => Layer::Activation(activation(get(spec, "activation")?)?),
-        other => return Err(PyTypeError::new_err(format!("unknown layer class {other:?}"))),
-    };
-    layer.validate().map_err(|e| PyValueError::new_err(e.render(candle_numpy::error::Language::Python)))?;
-    Ok(layer)
-}
-
-/// `spec[key]`, `None` when absent or None.
-fn get<'py, T: FromPyObjectOwned<'py>>(spec: &Bound<'py, PyDict>, key: &str) -> PyResult<Option<T>> {
-    match spec.get_item(key)? {
-        Some(v) if !v.is_none() => v.extract().map(Some).map_err(|_| {
-            PyTypeError::new_err(format!(
-                "layer argument {key}={} has the wrong type",
-                v.repr().map(|r| r.to_string()).unwrap_or_default()
-            ))
-        }),
-        _ => Ok(None),
-    }
+        other => err(spec.py(), other),
+    })
 }
 
 /// An optimizer from a name or `(kind, learning_rate, beta_1, beta_2, epsilon, weight_decay,
@@ -189,7 +90,7 @@ impl PyKerasSequential {
     #[pyo3(signature = (layers, seed=None, dtype_policy=None, input_shape=None))]
     fn new(
         py: Python<'_>,
-        layers: Vec<Bound<'_, PyDict>>,
+        layers: Vec<Bound<'_, PyTuple>>,
         seed: Option<u64>,
         dtype_policy: Option<&str>,
         input_shape: Option<Vec<usize>>,
@@ -208,7 +109,7 @@ impl PyKerasSequential {
         Ok(PyKerasSequential { inner })
     }
 
-    fn add(&mut self, py: Python<'_>, spec: &Bound<'_, PyDict>) -> PyResult<()> {
+    fn add(&mut self, py: Python<'_>, spec: &Bound<'_, PyTuple>) -> PyResult<()> {
         let l = layer(spec)?;
         self.inner.add(l).map_err(|e| err(py, e))
     }
@@ -231,8 +132,10 @@ impl PyKerasSequential {
         self.inner.compile(opt, loss, &names).map_err(|e| err(py, e))
     }
 
-    /// Returns `(history, epochs, params)` for the Python `History`.
-    #[pyo3(signature = (x, y, epochs=1, batch_size=32, shuffle=true, validation_data=None, validation_split=0.0, verbose=1, seed=None))]
+    /// Returns `(history, epochs, params)` for the Python `History`. `callbacks` are
+    /// `(kind, config_json, object)` triples from `cn.tf.keras.callbacks` (see
+    /// [`callbacks`]); `class_weight` maps class indices to weights.
+    #[pyo3(signature = (x, y, epochs=1, batch_size=32, shuffle=true, validation_data=None, validation_split=0.0, verbose=1, seed=None, callbacks=None, sample_weight=None, class_weight=None, model=None))]
     #[allow(clippy::too_many_arguments)]
     fn fit<'py>(
         &mut self,
@@ -246,7 +149,15 @@ impl PyKerasSequential {
         validation_split: f64,
         verbose: u8,
         seed: Option<u64>,
+        callbacks: Option<Vec<(String, String, Bound<'py, PyAny>)>>,
+        sample_weight: Option<&Bound<'py, PyAny>>,
+        class_weight: Option<BTreeMap<usize, f64>>,
+        model: Option<Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyTuple>> {
+        let failure = Arc::new(Mutex::new(None));
+        let mut cbs =
+            callbacks::build(py, callbacks.unwrap_or_default(), model.map(Bound::unbind), &failure)?;
+        let sample_weight = sample_weight.filter(|w| !w.is_none()).map(data).transpose()?;
         let validation_data = match validation_data {
             Some((vx, vy)) => Some((data(&vx)?, data(&vy)?)),
             None => None,
@@ -259,25 +170,32 @@ impl PyKerasSequential {
             validation_data,
             verbose,
             seed,
+            sample_weight,
+            class_weight,
             ..Default::default()
         };
         let model = &mut self.inner;
-        let history = if let Ok(ds) = x.cast::<PyDataset>() {
+        let result = if let Ok(ds) = x.cast::<PyDataset>() {
             if y.is_some_and(|y| !y.is_none()) {
                 return Err(PyValueError::new_err(
                     "y must be None when x is a Dataset (the dataset yields (x, y) batches)",
                 ));
             }
             let ds = ds.borrow().dataset().clone();
-            detach(py, || model.fit_dataset(&ds, &opts))
+            detach(py, || model.fit_dataset_with(&ds, &opts, &mut callbacks::as_dyn(&mut cbs)))
         } else {
             let y = y.filter(|y| !y.is_none()).ok_or_else(|| {
                 PyValueError::new_err("fit(x, y): y is missing; pass labels, or a Dataset of (x, y) as x")
             })?;
             let (x, y) = (data(x)?, data(y)?);
-            detach(py, || model.fit(&x, &y, &opts))
+            detach(py, || model.fit_with(&x, &y, &opts, &mut callbacks::as_dyn(&mut cbs)))
+        };
+        // a Python callback's own exception wins over the error it caused
+        if let Some(e) = failure.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            return Err(e);
         }
-        .map_err(|e| err(py, e))?;
+        let history = result.map_err(|e| err(py, e))?;
+        callbacks::write_back(py, &cbs)?;
         let params = PyDict::new(py);
         params.set_item("epochs", history.params.epochs)?;
         params.set_item("steps", history.params.steps)?;
@@ -340,6 +258,30 @@ impl PyKerasSequential {
 
     fn save_weights(&self, py: Python<'_>, path: std::path::PathBuf) -> PyResult<()> {
         detach(py, || self.inner.save_weights(&path)).map_err(|e| err(py, e))
+    }
+
+    /// The whole model (architecture in the metadata, weights) as one safetensors file.
+    fn save(&self, py: Python<'_>, path: std::path::PathBuf) -> PyResult<()> {
+        detach(py, || self.inner.save(&path)).map_err(|e| err(py, e))
+    }
+
+    /// `keras.models.load_model(path)`: a model written by `save`.
+    #[staticmethod]
+    fn load(py: Python<'_>, path: std::path::PathBuf) -> PyResult<Self> {
+        let inner = detach(py, || Sequential::load(&path)).map_err(|e| err(py, e))?;
+        Ok(PyKerasSequential { inner })
+    }
+
+    /// `(class_name, config_json)` for each layer (Keras's `get_config()`).
+    fn layer_configs(&self) -> Vec<(String, String)> {
+        self.inner
+            .layers()
+            .iter()
+            .map(|l| {
+                let c = l.to_config();
+                (c["class_name"].as_str().unwrap_or_default().to_string(), c["config"].to_string())
+            })
+            .collect()
     }
 
     fn load_weights(&mut self, py: Python<'_>, path: std::path::PathBuf) -> PyResult<()> {

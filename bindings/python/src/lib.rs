@@ -8,6 +8,7 @@ use pyo3::prelude::*;
 
 mod autograd;
 mod basics;
+mod callbacks;
 mod convert;
 mod data;
 mod distance;

@@ -48,6 +48,14 @@ pub struct FitOptions {
     /// [`fit_dataset`](super::Sequential::fit_dataset) trains on the dataset as given:
     /// shard it per process (`Dataset::shard(world_size, rank)` before `batch`).
     pub strategy: Strategy,
+    /// Keras's `sample_weight`: one weight per training sample, `(n,)` (or `(n, 1)`). The
+    /// loss (and its gradient) becomes `sum(w_i * loss_i) / batch_size`, as Keras's
+    /// `"sum_over_batch_size"`; metrics stay unweighted. With `validation_split`, the held-out
+    /// samples keep their weights for `val_loss`.
+    pub sample_weight: Option<Tensor>,
+    /// Keras's `class_weight`: a weight per class index (labels as class indices, one-hot rows
+    /// or 0/1 for one unit), multiplied into the sample weights; classes not named weigh 1.
+    pub class_weight: Option<BTreeMap<usize, f64>>,
 }
 
 impl Default for FitOptions {
@@ -62,6 +70,8 @@ impl Default for FitOptions {
             seed: None,
             steps_per_epoch: None,
             strategy: Strategy::Single,
+            sample_weight: None,
+            class_weight: None,
         }
     }
 }

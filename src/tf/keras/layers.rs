@@ -506,3 +506,300 @@ layer_from!(Dense => Dense, Dropout => Dropout, Flatten => Flatten, Conv => Conv
     GlobalAveragePooling => GlobalAveragePooling, BatchNormalization => BatchNormalization,
     LayerNormalization => LayerNormalization, Embedding => Embedding, Reshape => Reshape,
     Activation => Activation);
+
+// ---- configs (Keras's get_config / from_config, and the architecture in saved models) ----
+
+use serde_json::{json, Value};
+
+fn pair_json(p: (usize, usize), rank: usize) -> Value {
+    if rank == 1 {
+        json!([p.1])
+    } else {
+        json!([p.0, p.1])
+    }
+}
+
+impl Layer {
+    /// Keras's `{"class_name": ..., "config": {...}}` for this layer (argument names as
+    /// Keras's; 1-d layers give 1-element sizes).
+    pub fn to_config(&self) -> Value {
+        let shape = |s: &Option<Vec<usize>>| s.as_ref().map_or(Value::Null, |s| json!(s));
+        let config = match self {
+            Layer::Dense(d) => {
+                json!({"units": d.units, "activation": d.activation.name(), "input_shape": shape(&d.input_shape)})
+            }
+            Layer::Dropout(d) => json!({"rate": d.rate()}),
+            Layer::Flatten(f) => json!({"input_shape": shape(&f.input_shape)}),
+            Layer::Conv(c) => json!({
+                "filters": c.filters,
+                "kernel_size": pair_json(c.kernel_size, c.rank),
+                "strides": pair_json(c.strides, c.rank),
+                "padding": c.padding.name(),
+                "dilation_rate": pair_json(c.dilation_rate, c.rank),
+                "activation": c.activation.name(),
+                "use_bias": c.use_bias,
+                "input_shape": shape(&c.input_shape),
+            }),
+            Layer::Pooling(p) => json!({
+                "pool_size": pair_json(p.pool_size, p.rank),
+                "strides": pair_json(p.strides, p.rank),
+                "padding": p.padding.name(),
+            }),
+            Layer::GlobalAveragePooling(_) => json!({}),
+            Layer::BatchNormalization(b) => {
+                json!({"axis": -1, "momentum": b.momentum, "epsilon": b.epsilon, "center": b.center, "scale": b.scale})
+            }
+            Layer::LayerNormalization(l) => {
+                json!({"axis": -1, "epsilon": l.epsilon, "center": l.center, "scale": l.scale})
+            }
+            Layer::Embedding(e) => {
+                json!({"input_dim": e.input_dim, "output_dim": e.output_dim, "input_shape": shape(&e.input_shape)})
+            }
+            Layer::Reshape(r) => json!({
+                "target_shape": r.target_shape.iter().map(|d| d.map_or(-1, |d| d as i64)).collect::<Vec<_>>(),
+                "input_shape": shape(&r.input_shape),
+            }),
+            Layer::Activation(a) => json!({"activation": a.name()}),
+        };
+        json!({"class_name": self.kind(), "config": config})
+    }
+
+    /// The layer of `class_name` from Keras's arguments in `config` (missing ones take
+    /// Keras's defaults; unknown ones are refused, naming them).
+    pub fn from_config(class_name: &str, config: &Value) -> Result<Layer> {
+        let bad = |argument: &'static str, value: String, fix: &'static str| Error::InvalidArgument {
+            operation: "layers.from_config",
+            argument,
+            value,
+            fix,
+        };
+        let empty = serde_json::Map::new();
+        let map = match config {
+            Value::Object(m) => m,
+            Value::Null => &empty,
+            other => return Err(bad("config", other.to_string(), "a layer config is a JSON object")),
+        };
+        let known: &[&str] = match class_name {
+            "Dense" => &["units", "activation", "input_shape"],
+            "Dropout" => &["rate"],
+            "Flatten" => &["input_shape"],
+            "Conv1D" | "Conv2D" => {
+                &["filters", "kernel_size", "strides", "padding", "dilation_rate", "activation", "use_bias", "input_shape"]
+            }
+            "MaxPooling1D" | "MaxPooling2D" | "AveragePooling1D" | "AveragePooling2D" => &["pool_size", "strides", "padding"],
+            "GlobalAveragePooling1D" | "GlobalAveragePooling2D" => &[],
+            "BatchNormalization" => &["axis", "momentum", "epsilon", "center", "scale"],
+            "LayerNormalization" => &["axis", "epsilon", "center", "scale"],
+            "Embedding" => &["input_dim", "output_dim", "input_shape"],
+            "Reshape" => &["target_shape", "input_shape"],
+            "Activation" => &["activation"],
+            other => {
+                return Err(bad(
+                    "class_name",
+                    format!("{other:?}"),
+                    "use one of Dense, Dropout, Flatten, Conv1D, Conv2D, MaxPooling1D/2D, AveragePooling1D/2D, \
+                     GlobalAveragePooling1D/2D, BatchNormalization, LayerNormalization, Embedding, Reshape, Activation",
+                ))
+            }
+        };
+        if let Some(k) = map.keys().find(|k| !known.contains(&k.as_str())) {
+            return Err(bad(
+                "config",
+                format!("{class_name} argument {k:?}"),
+                "this layer does not take that argument",
+            ));
+        }
+        let get = |k: &str| map.get(k).filter(|v| !v.is_null());
+        let usize_of = |k: &'static str, v: &Value| {
+            v.as_u64()
+                .map(|n| n as usize)
+                .ok_or_else(|| bad(k, v.to_string(), "expected a non-negative integer"))
+        };
+        let count = |k: &'static str, default: usize| get(k).map_or(Ok(default), |v| usize_of(k, v));
+        let float = |k: &'static str, default: f64| {
+            get(k)
+                .map_or(Ok(default), |v| v.as_f64().ok_or_else(|| bad(k, v.to_string(), "expected a number")))
+        };
+        let flag = |k: &'static str, default: bool| {
+            get(k).map_or(Ok(default), |v| {
+                v.as_bool().ok_or_else(|| bad(k, v.to_string(), "expected true or false"))
+            })
+        };
+        let rank = if class_name.ends_with("1D") { 1 } else { 2 };
+        // an int, or a list of `rank` ints; 1-d sizes become (1, k)
+        let pair = |k: &'static str, default: usize| -> Result<(usize, usize)> {
+            let Some(v) = get(k) else {
+                return Ok(if rank == 1 { (1, default) } else { (default, default) });
+            };
+            let items: Vec<usize> = match v {
+                Value::Array(a) => a.iter().map(|x| usize_of(k, x)).collect::<Result<_>>()?,
+                x => vec![usize_of(k, x)?; rank],
+            };
+            match (rank, items.as_slice()) {
+                (1, &[a]) => Ok((1, a)),
+                (2, &[a, b]) => Ok((a, b)),
+                _ => Err(bad(k, v.to_string(), "give an int or one int per spatial axis")),
+            }
+        };
+        let activation = |k: &'static str| -> Result<Activation> {
+            match get(k) {
+                None => Ok(Activation::Linear),
+                Some(Value::String(s)) => s.parse(),
+                Some(v) => Err(bad(k, v.to_string(), "give the activation's name")),
+            }
+        };
+        let padding = || -> Result<PaddingMode> {
+            match get("padding") {
+                None => Ok(PaddingMode::Valid),
+                Some(Value::String(s)) => s.parse(),
+                Some(v) => Err(bad("padding", v.to_string(), "use \"valid\" or \"same\"")),
+            }
+        };
+        let input_shape = || -> Result<Option<Vec<usize>>> {
+            get("input_shape")
+                .map(|v| match v {
+                    Value::Array(a) => a.iter().map(|x| usize_of("input_shape", x)).collect(),
+                    other => Err(bad("input_shape", other.to_string(), "give a list of sizes")),
+                })
+                .transpose()
+        };
+        let axis_last = || match get("axis") {
+            None => Ok(()),
+            Some(v)
+                if v.as_i64() == Some(-1)
+                    || v.as_array().is_some_and(|a| a.len() == 1 && a[0].as_i64() == Some(-1)) =>
+            {
+                Ok(())
+            }
+            Some(v) => Err(bad("axis", v.to_string(), "only axis=-1 (the last axis) is supported")),
+        };
+        let layer: Layer = match class_name {
+            "Dense" => Dense {
+                units: count("units", 0)?,
+                activation: activation("activation")?,
+                input_shape: input_shape()?,
+            }
+            .into(),
+            "Dropout" => Dropout::new(float("rate", 0.0)?)?.into(),
+            "Flatten" => Flatten { input_shape: input_shape()? }.into(),
+            "Conv1D" | "Conv2D" => Conv {
+                rank,
+                filters: count("filters", 0)?,
+                kernel_size: pair("kernel_size", 0)?,
+                strides: pair("strides", 1)?,
+                padding: padding()?,
+                dilation_rate: pair("dilation_rate", 1)?,
+                activation: activation("activation")?,
+                use_bias: flag("use_bias", true)?,
+                input_shape: input_shape()?,
+            }
+            .into(),
+            "MaxPooling1D" | "MaxPooling2D" | "AveragePooling1D" | "AveragePooling2D" => {
+                let pool_size = pair("pool_size", 2)?;
+                let strides = match get("strides") {
+                    None => pool_size,
+                    Some(_) => pair("strides", 1)?,
+                };
+                let mode = if class_name.starts_with("Max") { PoolMode::Max } else { PoolMode::Average };
+                Pooling { mode, rank, pool_size, strides, padding: padding()? }.into()
+            }
+            "GlobalAveragePooling1D" | "GlobalAveragePooling2D" => GlobalAveragePooling { rank }.into(),
+            "BatchNormalization" => {
+                axis_last()?;
+                let d = BatchNormalization::default();
+                BatchNormalization {
+                    momentum: float("momentum", d.momentum)?,
+                    epsilon: float("epsilon", d.epsilon)?,
+                    center: flag("center", true)?,
+                    scale: flag("scale", true)?,
+                }
+                .into()
+            }
+            "LayerNormalization" => {
+                axis_last()?;
+                let d = LayerNormalization::default();
+                LayerNormalization {
+                    epsilon: float("epsilon", d.epsilon)?,
+                    center: flag("center", true)?,
+                    scale: flag("scale", true)?,
+                }
+                .into()
+            }
+            "Embedding" => Embedding {
+                input_dim: count("input_dim", 0)?,
+                output_dim: count("output_dim", 0)?,
+                input_shape: input_shape()?,
+            }
+            .into(),
+            "Reshape" => {
+                let target = match get("target_shape") {
+                    Some(Value::Array(a)) => a
+                        .iter()
+                        .map(|x| match x.as_i64() {
+                            Some(-1) => Ok(None),
+                            Some(n) if n > 0 => Ok(Some(n as usize)),
+                            _ => {
+                                Err(bad("target_shape", x.to_string(), "sizes must be positive, or -1 once"))
+                            }
+                        })
+                        .collect::<Result<Vec<_>>>()?,
+                    other => {
+                        return Err(bad(
+                            "target_shape",
+                            other.map_or("missing".into(), |v| v.to_string()),
+                            "give the per-sample shape as a list",
+                        ))
+                    }
+                };
+                Reshape { target_shape: target, input_shape: input_shape()? }.into()
+            }
+            _ => Layer::Activation(activation("activation")?),
+        };
+        layer.validate()?;
+        Ok(layer)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn configs_round_trip_and_take_keras_defaults() -> Result<()> {
+        let layers: Vec<Layer> = vec![
+            Conv::conv2d(8, (3, 3))
+                .padding(PaddingMode::Same)
+                .activation("relu")?
+                .input_shape(&[8, 8, 1])
+                .into(),
+            Pooling::new2d(PoolMode::Max, (2, 2)).into(),
+            Conv::conv1d(4, 5).strides((1, 2)).into(),
+            BatchNormalization::default().into(),
+            LayerNormalization::default().into(),
+            Embedding { input_dim: 10, output_dim: 3, input_shape: Some(vec![7]) }.into(),
+            Reshape { target_shape: vec![Some(2), None], input_shape: None }.into(),
+            Layer::Activation(Activation::Softmax),
+            Dense::new(3).activation("sigmoid")?.into(),
+            Dropout::new(0.25)?.into(),
+            GlobalAveragePooling { rank: 2 }.into(),
+        ];
+        for l in &layers {
+            let c = l.to_config();
+            let back = Layer::from_config(c["class_name"].as_str().unwrap(), &c["config"])?;
+            assert_eq!(&back, l, "{c}");
+        }
+        // Keras's defaults: MaxPooling2D() pools 2x2 with strides = pool size
+        let p = Layer::from_config("MaxPooling2D", &json!({}))?;
+        assert_eq!(p, Pooling::new2d(PoolMode::Max, (2, 2)).into());
+        let c = Layer::from_config("Conv2D", &json!({"filters": 4, "kernel_size": 3}))?;
+        assert!(matches!(c, Layer::Conv(Conv { kernel_size: (3, 3), strides: (1, 1), .. })));
+        let err =
+            Layer::from_config("Conv2D", &json!({"filters": 4, "kernel_size": 3, "groups": 2})).unwrap_err();
+        assert!(err.to_string().contains("groups"), "{err}");
+        let err = Layer::from_config("Conv3D", &json!({})).unwrap_err();
+        assert!(err.to_string().contains("Conv3D"), "{err}");
+        let err = Layer::from_config("Conv2D", &json!({"filters": 0, "kernel_size": 3})).unwrap_err();
+        assert!(err.to_string().contains("filter"), "{err}");
+        Ok(())
+    }
+}

@@ -89,43 +89,46 @@ impl Loss {
     /// [`prepare_labels`](Self::prepare_labels) returns them. Per-sample losses average over units (binary, mse,
     /// mae) or sum over classes (categorical), as Keras; the batch loss is this sum over `n`.
     pub fn sample_sum(self, z: &Tensor, activation: Activation, y: &Tensor) -> Result<Tensor> {
+        Ok(self.sample_losses(z, activation, y)?.sum_all()?)
+    }
+
+    /// Each sample's loss, `(n,)`, differentiable in `z` (see [`sample_sum`](Self::sample_sum)).
+    pub fn sample_losses(self, z: &Tensor, activation: Activation, y: &Tensor) -> Result<Tensor> {
         let units = z.dim(D::Minus1)? as f64;
+        // the per-sample sum over every axis but the batch
+        let rows = |t: Tensor| -> Result<Tensor> { Ok(t.flatten_from(1)?.sum(1)?) };
         Ok(match (self, activation) {
             (Loss::BinaryCrossentropy, Activation::Sigmoid) => {
                 // the engine's stable form, shared with torch's binary_cross_entropy_with_logits
-                crate::train::loss::bce_with_logits_elements(z, y)?.sum_all()?.affine(1.0 / units, 0.0)?
+                rows(crate::train::loss::bce_with_logits_elements(z, y)?)?.affine(1.0 / units, 0.0)?
             }
             (Loss::BinaryCrossentropy, act) => {
                 let p = act.apply(z)?.clamp(EPSILON, 1.0 - EPSILON)?;
                 let one_minus_y = y.affine(-1.0, 1.0)?;
                 let one_minus_p = p.affine(-1.0, 1.0)?;
                 let ll = ((y * p.log()?)? + (one_minus_y * one_minus_p.log()?)?)?;
-                ll.sum_all()?.affine(-1.0 / units, 0.0)?
+                rows(ll)?.affine(-1.0 / units, 0.0)?
             }
             (Loss::CategoricalCrossentropy, Activation::Softmax) => {
-                (y * candle_nn::ops::log_softmax(z, D::Minus1)?)?.sum_all()?.neg()?
+                rows((y * candle_nn::ops::log_softmax(z, D::Minus1)?)?)?.neg()?
             }
             (Loss::CategoricalCrossentropy, act) => {
                 // Keras: renormalise the rows to sum to 1, then clip
                 let p = act.apply(z)?;
                 let p = p.broadcast_div(&p.sum_keepdim(D::Minus1)?)?.clamp(EPSILON, 1.0 - EPSILON)?;
-                (y * p.log()?)?.sum_all()?.neg()?
+                rows((y * p.log()?)?)?.neg()?
             }
             (Loss::SparseCategoricalCrossentropy, Activation::Softmax) => {
                 let log_p = candle_nn::ops::log_softmax(z, D::Minus1)?;
-                log_p.gather(&y.unsqueeze(1)?, 1)?.sum_all()?.neg()?
+                log_p.gather(&y.unsqueeze(1)?, 1)?.squeeze(1)?.neg()?
             }
             (Loss::SparseCategoricalCrossentropy, act) => {
                 let p = act.apply(z)?;
                 let p = p.broadcast_div(&p.sum_keepdim(D::Minus1)?)?.clamp(EPSILON, 1.0 - EPSILON)?;
-                p.gather(&y.unsqueeze(1)?, 1)?.log()?.sum_all()?.neg()?
+                p.gather(&y.unsqueeze(1)?, 1)?.squeeze(1)?.log()?.neg()?
             }
-            (Loss::MeanSquaredError, act) => {
-                (act.apply(z)? - y)?.sqr()?.sum_all()?.affine(1.0 / units, 0.0)?
-            }
-            (Loss::MeanAbsoluteError, act) => {
-                (act.apply(z)? - y)?.abs()?.sum_all()?.affine(1.0 / units, 0.0)?
-            }
+            (Loss::MeanSquaredError, act) => rows((act.apply(z)? - y)?.sqr()?)?.affine(1.0 / units, 0.0)?,
+            (Loss::MeanAbsoluteError, act) => rows((act.apply(z)? - y)?.abs()?)?.affine(1.0 / units, 0.0)?,
         })
     }
 

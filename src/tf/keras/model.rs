@@ -22,7 +22,12 @@ use super::network::Network;
 use super::optimizers::Optimizer;
 use super::progress::Progress;
 use super::tracker::Tracker;
+use crate::train::callbacks::{Callback, Logs, TrainingContext};
 use crate::train::Stepper;
+
+/// The metadata key of a saved model's architecture, and the format version written.
+const MODEL_KEY: &str = "candle_numpy.keras";
+const MODEL_FORMAT: u64 = 1;
 
 // keys under the model seed for its independent random streams
 const INIT_STREAM: u64 = 0;
@@ -436,6 +441,81 @@ impl Sequential {
         Ok(())
     }
 
+    /// `model.save(path)`: the whole model in one safetensors file: the weights (as
+    /// [`save_weights`](Self::save_weights) names them) and, in the file's metadata under
+    /// `"candle_numpy.keras"`, the architecture as JSON (each layer's Keras config, the input
+    /// shape, the seed and dtype policy, and the compile arguments). Any safetensors reader
+    /// sees the weights; [`load`](Self::load) rebuilds the model. The optimizer's state is not
+    /// saved (a loaded model starts its optimizer afresh).
+    pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
+        let net = self.network("save")?;
+        let config = serde_json::json!({
+            "format": MODEL_FORMAT,
+            "class_name": "Sequential",
+            "layers": self.layers.iter().map(Layer::to_config).collect::<Vec<_>>(),
+            "input_shape": net.input_shape,
+            "seed": self.seed,
+            "dtype_policy": self.policy.name(),
+            "compile": self.compiled.as_ref().map(|c| serde_json::json!({
+                "optimizer": c.optimizer.to_config(),
+                "loss": c.loss.name(),
+                "metrics": c.metrics.iter().map(|m| m.name()).collect::<Vec<_>>(),
+            })),
+        });
+        let weights: Vec<(String, Tensor)> =
+            net.named_state().into_iter().map(|(n, v)| (n, v.as_tensor().clone())).collect();
+        let metadata = [(MODEL_KEY.to_string(), config.to_string())].into_iter().collect();
+        crate::safetensors::save(path, weights, Some(metadata))
+    }
+
+    /// `keras.models.load_model(path)`: the model [`save`](Self::save) wrote, built, with its
+    /// weights, and compiled as it was. A file without the architecture (written by
+    /// [`save_weights`](Self::save_weights) or another tool) is refused, naming the fix.
+    pub fn load(path: impl AsRef<Path>) -> Result<Sequential> {
+        let path = path.as_ref();
+        let bad = |reason: String| Error::WeightsMismatch { path: path.into(), reason };
+        let metadata = crate::safetensors::read_metadata(path)?;
+        let text = metadata.get(MODEL_KEY).ok_or_else(|| {
+            bad(format!(
+                "the file has no {MODEL_KEY:?} metadata (no architecture): it holds weights only; build the \
+                 model in code and call load_weights"
+            ))
+        })?;
+        let config: serde_json::Value = serde_json::from_str(text)
+            .map_err(|e| bad(format!("the architecture is not valid JSON: {e}")))?;
+        if config["format"].as_u64() != Some(MODEL_FORMAT) {
+            return Err(bad(format!(
+                "unknown model format {} (this version reads {MODEL_FORMAT})",
+                config["format"]
+            )));
+        }
+        let layers = config["layers"]
+            .as_array()
+            .ok_or_else(|| bad("the architecture has no layer list".into()))?
+            .iter()
+            .map(|l| Layer::from_config(l["class_name"].as_str().unwrap_or_default(), &l["config"]))
+            .collect::<Result<Vec<_>>>()?;
+        let shape: Vec<usize> = serde_json::from_value(config["input_shape"].clone())
+            .map_err(|e| bad(format!("the architecture's input_shape: {e}")))?;
+        let mut model = Sequential::new(layers)?;
+        if let Some(seed) = config["seed"].as_u64() {
+            model = model.with_seed(seed);
+        }
+        if let Some(p) = config["dtype_policy"].as_str() {
+            model = model.with_dtype_policy(p)?;
+        }
+        model.build(&shape)?;
+        if let Some(c) = config["compile"].as_object() {
+            let optimizer = Optimizer::from_config(&c["optimizer"])?;
+            let loss: Loss = c["loss"].as_str().unwrap_or_default().parse()?;
+            let metrics: Vec<String> = serde_json::from_value(c["metrics"].clone()).unwrap_or_default();
+            let metrics: Vec<&str> = metrics.iter().map(String::as_str).collect();
+            model.compile(optimizer, loss, &metrics)?;
+        }
+        model.load_weights(path)?;
+        Ok(model)
+    }
+
     // ---- inputs ----------------------------------------------------------------------
 
     /// `x` checked against (or building) the input shape, on the model's device, in the
@@ -531,6 +611,7 @@ impl Sequential {
         &mut self,
         x: &Tensor,
         y: &Tensor,
+        w: Option<&Tensor>,
         k: &StepConstants,
         strategy: &Strategy,
     ) -> Result<(Tensor, Activation)> {
@@ -545,9 +626,20 @@ impl Sequential {
         let objective = match k.loss.logits_grad(&z_value, act, y, k.class_ids.as_ref())? {
             Some(g) => {
                 let g = if scale == 1.0 { g } else { g.affine(scale, 0.0)? };
+                // sample weights scale each sample's row of the gradient
+                let g = match w {
+                    Some(w) => g.broadcast_mul(&w.unsqueeze(1)?)?,
+                    None => g,
+                };
                 (&z * g)?.sum_all()?
             }
-            None => k.loss.sample_sum(&z, act, y)?.affine(scale / z.dim(0)? as f64, 0.0)?,
+            None => {
+                let total = match w {
+                    Some(w) => (k.loss.sample_losses(&z, act, y)? * w)?.sum_all()?,
+                    None => k.loss.sample_sum(&z, act, y)?,
+                };
+                total.affine(scale / z.dim(0)? as f64, 0.0)?
+            }
         };
         let mut grads = objective.backward()?;
         if strategy.world_size() > 1 {
@@ -606,14 +698,28 @@ impl Sequential {
     /// `shuffle`). `x` is cast to the compute dtype and `y` prepared once, not per batch.
     /// Returns the per-epoch [`History`].
     pub fn fit(&mut self, x: &Tensor, y: &Tensor, opts: &FitOptions) -> Result<History> {
+        self.fit_with(x, y, opts, &mut [])
+    }
+
+    /// [`fit`](Self::fit) with callbacks (Keras's `fit(..., callbacks=[...])`): each is called
+    /// at the start and end of training, of every epoch and of every batch (see
+    /// [`crate::train::callbacks`]: early stopping, learning-rate schedules, checkpoints).
+    pub fn fit_with(
+        &mut self,
+        x: &Tensor,
+        y: &Tensor,
+        opts: &FitOptions,
+        callbacks: &mut [&mut dyn Callback],
+    ) -> Result<History> {
         opts.validate()?;
         let compiled = self.compiled("fit")?;
         let n = Self::check_samples(x, y, "fit")?;
         let x = self.prepare_x(x, "fit")?;
         let y = self.prepare_y(y, compiled.loss, "fit")?;
+        let w = self.sample_weights(opts, &y, n, compiled.loss)?;
         let validation = self.validation_data(opts, &compiled)?;
         let (train, validation) = match validation {
-            Some(v) => ((x, y), Some(v)),
+            Some((vx, vy)) => ((x, y, w), Some((vx, vy, None))),
             None if opts.validation_split > 0.0 => {
                 // Keras: the last samples, before shuffling
                 let split_at = (n as f64 * (1.0 - opts.validation_split)).floor() as usize;
@@ -627,14 +733,22 @@ impl Sequential {
                 }
                 let (head, tail) =
                     (|t: &Tensor| t.narrow(0, 0, split_at), |t: &Tensor| t.narrow(0, split_at, n - split_at));
-                ((head(&x)?, head(&y)?), Some((tail(&x)?, tail(&y)?)))
+                let (wh, wt) = match &w {
+                    Some(w) => (Some(head(w)?), Some(tail(w)?)),
+                    None => (None, None),
+                };
+                ((head(&x)?, head(&y)?, wh), Some((tail(&x)?, tail(&y)?, wt)))
             }
-            None => ((x, y), None),
+            None => ((x, y, w), None),
         };
         let seed = opts.seed.unwrap_or_else(|| derive(self.seed, &[SHUFFLE_STREAM, self.fits]));
         self.fits += 1;
         let samples = train.0.dim(0)?;
-        let source = Source::new(Fields::Tuple(vec![train.0, train.1]))?;
+        let fields = match train.2 {
+            Some(w) => vec![train.0, train.1, w],
+            None => vec![train.0, train.1],
+        };
+        let source = Source::new(Fields::Tuple(fields))?;
         // under a strategy, batch_size is the global batch (as Keras under tf.distribute):
         // every process takes its share of each global batch from the same permutation
         let ranks = opts.strategy.ranks();
@@ -663,10 +777,59 @@ impl Sequential {
             epochs: opts.epochs,
             steps: Some(samples.div_ceil(opts.batch_size)),
             samples: Some(samples),
-            validation_samples: validation.as_ref().map_or(Ok(0), |(vx, _)| vx.dim(0))?,
+            validation_samples: validation.as_ref().map_or(Ok(0), |(vx, _, _)| vx.dim(0))?,
             verbose: opts.verbose,
         };
-        self.run(&compiled, opts, params, validation.as_ref(), Epochs::Loader(&loader))
+        self.run(&compiled, opts, params, validation.as_ref(), Epochs::Loader(&loader), callbacks)
+    }
+
+    /// The per-sample weights of a `fit`: `sample_weight` times the weight of each sample's
+    /// class, `(n,)` f32 on the model's device; `None` when neither is given.
+    fn sample_weights(&self, opts: &FitOptions, y: &Tensor, n: usize, loss: Loss) -> Result<Option<Tensor>> {
+        let given = match &opts.sample_weight {
+            None => None,
+            Some(w) => {
+                let ok = w.dims() == [n] || w.dims() == [n, 1];
+                if !ok {
+                    return Err(Error::ShapeMismatch {
+                        operation: "fit",
+                        detail: format!(
+                            "sample_weight has shape {:?}; give one weight per sample, shape ({n},)",
+                            w.dims()
+                        ),
+                    });
+                }
+                Some(crate::dtype::cast(&w.flatten_all()?.to_device(&self.device)?, DType::F32)?)
+            }
+        };
+        let by_class = match &opts.class_weight {
+            None => None,
+            Some(table) => {
+                // each sample's class: the index itself (sparse labels), 0/1 for one unit, else
+                // the one-hot row's argmax
+                let classes: Vec<u32> = if loss.sparse_labels() {
+                    y.flatten_all()?.to_dtype(DType::U32)?.to_vec1()?
+                } else if y.dim(1).ok() == Some(1) || y.rank() == 1 {
+                    y.flatten_all()?
+                        .to_dtype(DType::F64)?
+                        .to_vec1::<f64>()?
+                        .iter()
+                        .map(|v| v.round().max(0.0) as u32)
+                        .collect()
+                } else {
+                    y.argmax(1)?.to_vec1()?
+                };
+                let w: Vec<f32> = classes
+                    .iter()
+                    .map(|c| table.get(&(*c as usize)).copied().unwrap_or(1.0) as f32)
+                    .collect();
+                Some(Tensor::from_vec(w, n, &self.device)?)
+            }
+        };
+        Ok(match (given, by_class) {
+            (Some(a), Some(b)) => Some((a * b)?),
+            (a, b) => a.or(b),
+        })
     }
 
     /// `model.fit(dataset)`: train on a [`Dataset`] whose elements are batches `(x, y)`
@@ -677,7 +840,26 @@ impl Sequential {
     /// dataset and are ignored here; `validation_split` is refused (as Keras): use
     /// `validation_data`. Batches are cast and their labels prepared one by one.
     pub fn fit_dataset(&mut self, dataset: &Dataset, opts: &FitOptions) -> Result<History> {
+        self.fit_dataset_with(dataset, opts, &mut [])
+    }
+
+    /// [`fit_dataset`](Self::fit_dataset) with callbacks (see [`fit_with`](Self::fit_with)).
+    /// Elements may be `(x, y, sample_weight)` triples.
+    pub fn fit_dataset_with(
+        &mut self,
+        dataset: &Dataset,
+        opts: &FitOptions,
+        callbacks: &mut [&mut dyn Callback],
+    ) -> Result<History> {
         opts.validate()?;
+        if opts.sample_weight.is_some() || opts.class_weight.is_some() {
+            return Err(Error::InvalidArgument {
+                operation: "fit_dataset",
+                argument: "sample_weight",
+                value: "sample_weight or class_weight with a dataset".into(),
+                fix: "put the weights into the dataset's elements: (x, y, sample_weight)",
+            });
+        }
         let compiled = self.compiled("fit")?;
         if opts.validation_split > 0.0 {
             return Err(Error::InvalidArgument {
@@ -715,17 +897,17 @@ impl Sequential {
                 self.prepare_x(&first.0, "fit")?;
             }
         }
-        let validation = self.validation_data(opts, &compiled)?;
+        let validation = self.validation_data(opts, &compiled)?.map(|(vx, vy)| (vx, vy, None));
         let params = HistoryParams {
             epochs: opts.epochs,
             steps,
             samples: None,
-            validation_samples: validation.as_ref().map_or(Ok(0), |(vx, _)| vx.dim(0))?,
+            validation_samples: validation.as_ref().map_or(Ok(0), |(vx, _, _)| vx.dim(0))?,
             verbose: opts.verbose,
         };
         let epochs =
             Epochs::Dataset { dataset, continuing: opts.steps_per_epoch.map(|s| (dataset.iter(), s)) };
-        self.run(&compiled, opts, params, validation.as_ref(), epochs)
+        self.run(&compiled, opts, params, validation.as_ref(), epochs, callbacks)
     }
 
     fn validation_data(
@@ -745,8 +927,9 @@ impl Sequential {
         compiled: &Compiled,
         opts: &FitOptions,
         params: HistoryParams,
-        validation: Option<&(Tensor, Tensor)>,
+        validation: Option<&Validation>,
         mut epochs: Epochs<'_>,
+        callbacks: &mut [&mut dyn Callback],
     ) -> Result<History> {
         self.ensure_stepper(compiled, "fit")?;
         let strategy = &opts.strategy;
@@ -759,7 +942,15 @@ impl Sequential {
         let k = self.step_constants(compiled.loss)?;
         let mut history = History { history: BTreeMap::new(), epoch: Vec::new(), params };
         let mut progress = Progress::new(if strategy.is_root() { opts.verbose } else { 0 });
+        let batch_logs = callbacks.iter().any(|c| c.wants_batch_logs());
+        let mut stop = false;
+        for cb in callbacks.iter_mut() {
+            cb.on_train_begin(&mut FitContext { model: self, stop: &mut stop })?;
+        }
         for epoch in 0..opts.epochs {
+            for cb in callbacks.iter_mut() {
+                cb.on_epoch_begin(epoch, &mut FitContext { model: self, stop: &mut stop })?;
+            }
             progress.start_epoch(epoch, opts.epochs, history.params.steps);
             let mut tracker = Tracker::new(compiled.loss, &compiled.metrics);
             let mut batches = 0usize;
@@ -775,20 +966,53 @@ impl Sequential {
                         false => break,
                     },
                 };
-                let (x, y) = match prepared {
+                let (x, y, w) = match prepared {
                     true => dataset_pair(batch?)?,
                     false => {
-                        let (x, y) = dataset_pair(batch?)?;
-                        Self::check_samples(&x, &y, "fit")?;
-                        (self.prepare_x(&x, "fit")?, self.prepare_y(&y, compiled.loss, "fit")?)
+                        let (x, y, w) = dataset_pair(batch?)?;
+                        let n = Self::check_samples(&x, &y, "fit")?;
+                        let w = match w {
+                            Some(w) if w.dims() != [n] && w.dims() != [n, 1] => {
+                                return Err(Error::ShapeMismatch {
+                                    operation: "fit_dataset",
+                                    detail: format!(
+                                        "a batch's sample weights have shape {:?} for {n} samples; give one \
+                                         weight per sample",
+                                        w.dims()
+                                    ),
+                                })
+                            }
+                            Some(w) => Some(crate::dtype::cast(
+                                &w.flatten_all()?.to_device(&self.device)?,
+                                DType::F32,
+                            )?),
+                            None => None,
+                        };
+                        (self.prepare_x(&x, "fit")?, self.prepare_y(&y, compiled.loss, "fit")?, w)
                     }
                 };
-                let (z, act) = self.train_step(&x, &y, &k, strategy)?;
-                tracker.push(z, act, y)?;
+                let (z, act) = self.train_step(&x, &y, w.as_ref(), &k, strategy)?;
+                tracker.push(z, act, y, w)?;
                 batches += 1;
                 if progress.step() {
                     tracker.flush()?;
                     progress.show(&tracker.means());
+                }
+                if !callbacks.is_empty() {
+                    let logs: Logs = match batch_logs {
+                        true => {
+                            tracker.flush()?;
+                            tracker.means().into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+                        }
+                        false => Logs::new(),
+                    };
+                    for cb in callbacks.iter_mut() {
+                        cb.on_batch_end(
+                            batches - 1,
+                            &logs,
+                            &mut FitContext { model: self, stop: &mut stop },
+                        )?;
+                    }
                 }
             }
             if batches == 0 {
@@ -807,15 +1031,34 @@ impl Sequential {
                 false => tracker.finish()?,
             };
             let mut logs: Vec<(String, f64)> = means.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
-            if let Some((vx, vy)) = validation {
-                let val = self.evaluate_prepared(vx, vy, opts.batch_size, compiled)?;
+            if let Some((vx, vy, vw)) = validation {
+                let val = self.evaluate_prepared(vx, vy, vw.as_ref(), opts.batch_size, compiled)?;
                 logs.extend(val.into_iter().map(|(k, v)| (format!("val_{k}"), v)));
+            }
+            if !callbacks.is_empty() {
+                // callbacks run before the History records the epoch, as Keras's, so what they
+                // add (learning_rate) is recorded too
+                let mut map: Logs = logs.iter().cloned().collect();
+                for cb in callbacks.iter_mut() {
+                    cb.on_epoch_end(epoch, &mut map, &mut FitContext { model: self, stop: &mut stop })?;
+                }
+                for (k, v) in map {
+                    if !logs.iter().any(|(key, _)| *key == k) {
+                        logs.push((k, v));
+                    }
+                }
             }
             progress.end_epoch(&logs);
             for (key, value) in logs {
                 history.history.entry(key).or_default().push(value);
             }
             history.epoch.push(epoch);
+            if stop {
+                break;
+            }
+        }
+        for cb in callbacks.iter_mut() {
+            cb.on_train_end(&mut FitContext { model: self, stop: &mut stop })?;
         }
         Ok(history)
     }
@@ -830,9 +1073,9 @@ impl Sequential {
         let y = self.prepare_y(y, compiled.loss, "train_on_batch")?;
         self.ensure_stepper(&compiled, "train_on_batch")?;
         let k = self.step_constants(compiled.loss)?;
-        let (z, act) = self.train_step(&x, &y, &k, &Strategy::Single)?;
+        let (z, act) = self.train_step(&x, &y, None, &k, &Strategy::Single)?;
         let mut tracker = Tracker::new(compiled.loss, &compiled.metrics);
-        tracker.push(z, act, y)?;
+        tracker.push(z, act, y, None)?;
         Ok(tracker.finish()?.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
     }
 
@@ -864,12 +1107,13 @@ impl Sequential {
         &self,
         x: &Tensor,
         y: &Tensor,
+        w: Option<&Tensor>,
         batch_size: usize,
         c: &Compiled,
     ) -> Result<Vec<(&'static str, f64)>> {
         let mut tracker = Tracker::new(c.loss, &c.metrics);
         self.infer_chunks(x, batch_size, |z, act, start, len| {
-            tracker.push(z, act, y.narrow(0, start, len)?)
+            tracker.push(z, act, y.narrow(0, start, len)?, w.map(|w| w.narrow(0, start, len)).transpose()?)
         })?;
         tracker.finish()
     }
@@ -887,7 +1131,7 @@ impl Sequential {
         Self::check_samples(x, y, "evaluate")?;
         let x = self.prepare_x(x, "evaluate")?;
         let y = self.prepare_y(y, compiled.loss, "evaluate")?;
-        let means = self.evaluate_prepared(&x, &y, batch_size, &compiled)?;
+        let means = self.evaluate_prepared(&x, &y, None, batch_size, &compiled)?;
         Ok(means.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
     }
 
@@ -922,16 +1166,61 @@ fn check_batch_size(batch_size: Option<usize>, operation: &'static str) -> Resul
     }
 }
 
-/// A batch `(x, y)` of a fit dataset.
-fn dataset_pair(batch: Vec<Tensor>) -> Result<(Tensor, Tensor)> {
-    match <[Tensor; 2]>::try_from(batch) {
-        Ok([x, y]) => Ok((x, y)),
-        Err(batch) => Err(Error::InvalidArgument {
+/// Validation inputs, labels and (held-out) sample weights, prepared.
+type Validation = (Tensor, Tensor, Option<Tensor>);
+
+/// A batch `(x, y)` or `(x, y, sample_weight)` of a fit dataset.
+fn dataset_pair(batch: Vec<Tensor>) -> Result<(Tensor, Tensor, Option<Tensor>)> {
+    let len = batch.len();
+    let mut it = batch.into_iter();
+    match (len, it.next(), it.next(), it.next()) {
+        (2, Some(x), Some(y), None) => Ok((x, y, None)),
+        (3, Some(x), Some(y), Some(w)) => Ok((x, y, Some(w))),
+        _ => Err(Error::InvalidArgument {
             operation: "fit_dataset",
             argument: "dataset",
-            value: format!("elements of {} field(s)", batch.len()),
-            fix: "fit takes (x, y) elements: Dataset::from_tensor_slices((x, y))",
+            value: format!("elements of {len} field(s)"),
+            fix: "fit takes (x, y) or (x, y, sample_weight) elements: Dataset::from_tensor_slices((x, y))",
         }),
+    }
+}
+
+/// What callbacks reach of the model during `fit`.
+struct FitContext<'m> {
+    model: &'m mut Sequential,
+    stop: &'m mut bool,
+}
+
+impl TrainingContext for FitContext<'_> {
+    fn learning_rate(&self) -> f64 {
+        self.model.learning_rate().unwrap_or(0.0)
+    }
+
+    fn set_learning_rate(&mut self, lr: f64) -> Result<()> {
+        self.model.set_learning_rate(lr)
+    }
+
+    fn weights(&self) -> Result<Vec<Tensor>> {
+        Ok(self.model.get_weights()?.into_iter().map(|(_, t)| t).collect())
+    }
+
+    fn set_weights(&mut self, weights: &[Tensor]) -> Result<()> {
+        let vars = self.model.named_variables()?;
+        for ((_, var), value) in vars.iter().zip(weights) {
+            var.set(value)?;
+        }
+        Ok(())
+    }
+
+    fn save(&self, path: &Path, weights_only: bool) -> Result<()> {
+        match weights_only {
+            true => self.model.save_weights(path),
+            false => self.model.save(path),
+        }
+    }
+
+    fn stop_training(&mut self) {
+        *self.stop = true;
     }
 }
 

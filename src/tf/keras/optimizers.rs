@@ -119,6 +119,58 @@ impl Optimizer {
         self
     }
 
+    /// Keras's `{"class_name": "Adam", "config": {"learning_rate": ..., ...}}`.
+    pub fn to_config(&self) -> serde_json::Value {
+        use serde_json::json;
+        match *self {
+            Optimizer::Adam { learning_rate, beta_1, beta_2, epsilon } => json!({"class_name": "Adam",
+                "config": {"learning_rate": learning_rate, "beta_1": beta_1, "beta_2": beta_2, "epsilon": epsilon}}),
+            Optimizer::AdamW { learning_rate, beta_1, beta_2, epsilon, weight_decay } => {
+                json!({"class_name": "AdamW",
+                "config": {"learning_rate": learning_rate, "beta_1": beta_1, "beta_2": beta_2, "epsilon": epsilon,
+                           "weight_decay": weight_decay}})
+            }
+            Optimizer::Sgd { learning_rate, momentum, nesterov } => json!({"class_name": "SGD",
+                "config": {"learning_rate": learning_rate, "momentum": momentum, "nesterov": nesterov}}),
+        }
+    }
+
+    /// The optimizer of a [`to_config`](Self::to_config) value (missing entries take Keras's
+    /// defaults).
+    pub fn from_config(value: &serde_json::Value) -> Result<Self> {
+        let c = &value["config"];
+        let f = |k: &str, d: f64| c[k].as_f64().unwrap_or(d);
+        let opt = match value["class_name"].as_str() {
+            Some("Adam") => Optimizer::Adam {
+                learning_rate: f("learning_rate", 1e-3),
+                beta_1: f("beta_1", 0.9),
+                beta_2: f("beta_2", 0.999),
+                epsilon: f("epsilon", 1e-7),
+            },
+            Some("AdamW") => Optimizer::AdamW {
+                learning_rate: f("learning_rate", 1e-3),
+                beta_1: f("beta_1", 0.9),
+                beta_2: f("beta_2", 0.999),
+                epsilon: f("epsilon", 1e-7),
+                weight_decay: f("weight_decay", 0.004),
+            },
+            Some("SGD") => Optimizer::Sgd {
+                learning_rate: f("learning_rate", 0.01),
+                momentum: f("momentum", 0.0),
+                nesterov: c["nesterov"].as_bool().unwrap_or(false),
+            },
+            _ => {
+                return Err(Error::UnknownName {
+                    what: "optimizer",
+                    given: value["class_name"].to_string(),
+                    valid: &["Adam", "AdamW", "SGD"],
+                })
+            }
+        };
+        opt.validate()?;
+        Ok(opt)
+    }
+
     /// Check every hyper-parameter's range.
     pub fn validate(&self) -> Result<()> {
         let bad = |argument, value: f64, fix| {

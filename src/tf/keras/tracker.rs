@@ -25,6 +25,7 @@ pub(crate) struct Tracker {
     metrics: Vec<Metric>,
     pending_z: Vec<Tensor>,
     pending_y: Vec<Tensor>,
+    pending_w: Vec<Tensor>,
     pending_n: usize,
     activation: Activation,
     totals: Vec<f64>,
@@ -38,6 +39,7 @@ impl Tracker {
             metrics: metrics.to_vec(),
             pending_z: Vec::new(),
             pending_y: Vec::new(),
+            pending_w: Vec::new(),
             pending_n: 0,
             activation: Activation::Linear,
             totals: vec![0.0; 1 + metrics.len()],
@@ -46,11 +48,16 @@ impl Tracker {
     }
 
     /// Record a batch: `z` the last pre-activation (f32, detached), `y` prepared labels.
-    pub fn push(&mut self, z: Tensor, activation: Activation, y: Tensor) -> Result<()> {
+    /// One batch's logits and labels, with its sample weights when the loss is weighted
+    /// (every batch of a tracker has them, or none).
+    pub fn push(&mut self, z: Tensor, activation: Activation, y: Tensor, w: Option<Tensor>) -> Result<()> {
         self.pending_n += z.dim(0)?;
         self.activation = activation;
         self.pending_z.push(z);
         self.pending_y.push(y);
+        if let Some(w) = w {
+            self.pending_w.push(w);
+        }
         if self.pending_n >= FLUSH_SAMPLES {
             self.flush()?;
         }
@@ -64,7 +71,14 @@ impl Tracker {
         }
         let z = Tensor::cat(&self.pending_z, 0)?;
         let y = Tensor::cat(&self.pending_y, 0)?;
-        let mut sums = vec![self.loss.sample_sum(&z, self.activation, &y)?];
+        let loss = match self.pending_w.is_empty() {
+            true => self.loss.sample_sum(&z, self.activation, &y)?,
+            false => {
+                let w = Tensor::cat(&self.pending_w, 0)?;
+                (self.loss.sample_losses(&z, self.activation, &y)? * w)?.sum_all()?
+            }
+        };
+        let mut sums = vec![loss];
         for m in &self.metrics {
             sums.push(m.sample_sum(self.loss, &z, self.activation, &y)?);
         }
@@ -75,6 +89,7 @@ impl Tracker {
         self.seen += self.pending_n;
         self.pending_z.clear();
         self.pending_y.clear();
+        self.pending_w.clear();
         self.pending_n = 0;
         Ok(())
     }

@@ -17,10 +17,12 @@ reproducible. ``dtype_policy="mixed_float16" | "mixed_bfloat16"`` trains with f3
 weights (loss scaling for float16); it pays off on CUDA, not on the CPU.
 """
 
-from ... import _native
-from . import layers, optimizers
+import json as _json
 
-__all__ = ["History", "Input", "Sequential", "layers", "optimizers"]
+from ... import _native
+from . import callbacks, layers, optimizers
+
+__all__ = ["History", "Input", "Sequential", "callbacks", "layers", "models", "optimizers"]
 
 
 class History:
@@ -99,19 +101,34 @@ class Sequential:
             optimizer = optimizer._spec()
         self._native.compile(optimizer, loss, list(metrics or []))
 
-    def fit(self, x, y=None, epochs=1, batch_size=None, verbose="auto", shuffle=True,
-            validation_data=None, validation_split=0.0, seed=None):
+    def fit(self, x, y=None, epochs=1, batch_size=None, verbose="auto", callbacks=None, shuffle=True,
+            validation_data=None, validation_split=0.0, seed=None, sample_weight=None, class_weight=None):
         """Train; returns a ``History``. ``verbose``: 0 silent, 1 progress bar, 2 a line per
-        epoch ("auto" is 1)."""
+        epoch ("auto" is 1). ``callbacks``: ``cn.tf.keras.callbacks`` objects (EarlyStopping,
+        ReduceLROnPlateau, LearningRateScheduler, ModelCheckpoint, ``Callback`` subclasses).
+        ``sample_weight``: one weight per sample; ``class_weight``: ``{class_index: weight}``;
+        both weight the loss as Keras's (``sum(w * loss) / batch_size``), not the metrics."""
         verbose = 1 if verbose == "auto" else int(verbose)
         if validation_data is not None:
             if len(validation_data) != 2:
                 raise ValueError("validation_data must be a tuple (x_val, y_val)")
             validation_data = tuple(validation_data)
+        specs = []
+        for cb in callbacks or []:
+            if not isinstance(cb, _callbacks_base()):
+                raise TypeError(f"callbacks must be cn.tf.keras.callbacks.Callback objects, got {type(cb).__name__}")
+            cb.set_model(self)
+            specs.append(cb._spec())
+        if class_weight is not None:
+            if not isinstance(class_weight, dict):
+                raise TypeError("class_weight must be a dict {class_index: weight}")
+            class_weight = {int(k): float(v) for k, v in class_weight.items()}
+        self.stop_training = False
         h, epoch, params = self._native.fit(
             x, y, epochs=int(epochs), batch_size=_batch_size(batch_size, 32),
             shuffle=bool(shuffle), validation_data=validation_data,
             validation_split=float(validation_split), verbose=verbose, seed=seed,
+            callbacks=specs, sample_weight=sample_weight, class_weight=class_weight, model=self,
         )
         self.history = History(h, epoch, params, self)
         return self.history
@@ -148,6 +165,27 @@ class Sequential:
         """Write the weights as safetensors."""
         self._ensure_built()
         self._native.save_weights(str(filepath))
+
+    def save(self, filepath):
+        """The whole model in one safetensors file: the weights, and the architecture and
+        compile arguments as JSON in its metadata (``cn.tf.keras.models.load_model`` reads it
+        back; any safetensors reader sees the weights). The optimizer state is not saved."""
+        self._ensure_built()
+        self._native.save(str(filepath))
+
+    @classmethod
+    def _from_native(cls, native):
+        model = cls.__new__(cls)
+        model._native = native
+        model.layers = [getattr(layers, name).from_config(_json.loads(config))
+                        for name, config in native.layer_configs()]
+        model._first_shape = None
+        return model
+
+    def get_config(self):
+        """Keras's model config: the layers' ``{"class_name", "config"}`` in order."""
+        return {"layers": [{"class_name": type(layer).__name__, "config": layer.get_config()}
+                           for layer in self.layers]}
 
     def load_weights(self, filepath):
         """Read weights written by ``save_weights`` (names and shapes must match)."""
@@ -202,6 +240,10 @@ def _batch_size(batch_size, default):
     return min(n, 2**63)
 
 
+def _callbacks_base():
+    return callbacks.Callback
+
+
 def _layers_input():
     return layers._InputSpec
 
@@ -212,3 +254,6 @@ def _spec(layer):
             f"Sequential takes cn.tf.keras.layers (Dense, Conv2D, ...), got {type(layer).__name__}"
         )
     return layer._spec()
+
+
+from . import models  # noqa: E402  (models.load_model builds Sequential)

@@ -8,6 +8,8 @@ default ``data_format``): samples ``(height, width, channels)``; 1-d layers take
 stores them.
 """
 
+import json as _json
+
 __all__ = [
     "Activation",
     "AveragePooling1D",
@@ -44,7 +46,7 @@ class Layer:
         return cls(**config)
 
     def _spec(self):
-        return {"class_name": type(self).__name__, **self._config}
+        return (type(self).__name__, _json.dumps(self._config))
 
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in self._config.items() if v is not None)
@@ -165,13 +167,6 @@ class _Conv(Layer):
             "use_bias": self.use_bias, "input_shape": self.input_shape,
         }
 
-    def _spec(self):
-        spec = super()._spec()
-        if self._rank == 1:
-            for k in ("kernel_size", "strides", "dilation_rate"):
-                spec[k] = (1, spec[k][0])
-        return spec
-
 
 class Conv2D(_Conv):
     """``Conv2D(filters, kernel_size, strides=(1, 1), padding="valid", dilation_rate=(1, 1),
@@ -200,12 +195,6 @@ class _Pool(Layer):
         self.strides = self.pool_size if strides is None else _tuple(strides, n, "strides")
         self.padding = _padding(padding)
         self._config = {"pool_size": self.pool_size, "strides": self.strides, "padding": self.padding}
-
-    def _spec(self):
-        spec = super()._spec()
-        if self._rank == 1:
-            spec["pool_size"], spec["strides"] = (1, spec["pool_size"][0]), (1, spec["strides"][0])
-        return spec
 
 
 class MaxPooling2D(_Pool):

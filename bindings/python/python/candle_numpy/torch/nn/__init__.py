@@ -23,17 +23,28 @@ from .. import _random
 from . import functional
 
 __all__ = [
+    "AdaptiveAvgPool2d",
+    "AvgPool1d",
+    "AvgPool2d",
     "BCELoss",
     "BCEWithLogitsLoss",
+    "BatchNorm1d",
+    "BatchNorm2d",
+    "Conv1d",
+    "Conv2d",
     "CrossEntropyLoss",
     "Dropout",
+    "Embedding",
     "Flatten",
     "GELU",
     "Identity",
     "L1Loss",
+    "LayerNorm",
     "Linear",
     "LogSoftmax",
     "MSELoss",
+    "MaxPool1d",
+    "MaxPool2d",
     "Module",
     "Parameter",
     "ReLU",
@@ -42,6 +53,8 @@ __all__ = [
     "Softmax",
     "Tanh",
     "functional",
+    "init",
+    "utils",
 ]
 
 
@@ -62,6 +75,8 @@ class Module:
 
     def __init__(self):
         object.__setattr__(self, "_parameters", _OrderedDict())
+        object.__setattr__(self, "_buffers", _OrderedDict())
+        object.__setattr__(self, "_non_persistent", set())
         object.__setattr__(self, "_modules", _OrderedDict())
         object.__setattr__(self, "training", True)
 
@@ -70,6 +85,13 @@ class Module:
             raise AttributeError(
                 f"cannot assign {name!r} before Module.__init__() call; call super().__init__() first"
             )
+        if name in self._buffers:
+            # assigning to a registered buffer replaces it (None unregisters its value only)
+            if value is not None and not isinstance(value, _native.Tensor):
+                raise TypeError(f"cannot assign {type(value).__name__} as buffer {name!r} (a Tensor or None is required)")
+            self._buffers[name] = value
+            object.__setattr__(self, name, value)
+            return
         self._parameters.pop(name, None)
         self._modules.pop(name, None)
         if isinstance(value, Module):
@@ -98,6 +120,43 @@ class Module:
         for _, p in self.named_parameters():
             yield p
 
+    def register_buffer(self, name, tensor, persistent=True):
+        """A tensor that is state but not a parameter (BatchNorm's running statistics): in
+        ``state_dict`` when ``persistent``, never in ``parameters()``."""
+        if "_buffers" not in self.__dict__:
+            raise AttributeError("cannot assign buffer before Module.__init__() call")
+        if not isinstance(name, str) or not name or "." in name:
+            raise KeyError(f"buffer name must be a non-empty string without '.', got {name!r}")
+        if tensor is not None and not isinstance(tensor, _native.Tensor):
+            raise TypeError(f"cannot assign {type(tensor).__name__} as buffer {name!r} (a Tensor or None is required)")
+        self._parameters.pop(name, None)
+        self._modules.pop(name, None)
+        self._buffers[name] = tensor
+        if persistent:
+            self._non_persistent.discard(name)
+        else:
+            self._non_persistent.add(name)
+        object.__setattr__(self, name, tensor)
+
+    def named_buffers(self, prefix=""):
+        """``(name, buffer)`` pairs, depth first (buffers set to ``None`` are skipped)."""
+        for name, mod in self.named_modules(prefix):
+            for bname, b in mod._buffers.items():
+                if b is not None:
+                    yield (f"{name}.{bname}" if name else bname), b
+
+    def buffers(self):
+        """Every buffer."""
+        for _, b in self.named_buffers():
+            yield b
+
+    def _state_items(self):
+        yield from self.named_parameters()
+        for name, mod in self.named_modules():
+            for bname, b in mod._buffers.items():
+                if b is not None and bname not in mod._non_persistent:
+                    yield (f"{name}.{bname}" if name else bname), b
+
     def named_modules(self, prefix=""):
         """``(name, module)`` pairs: this module (named ``prefix``) and then every submodule,
         depth first, with dotted names ("0", "block.fc1"). Unlike torch, a module reachable
@@ -116,13 +175,13 @@ class Module:
         return iter(self._modules.values())
 
     def train(self, mode=True):
-        """Training mode (dropout active); returns self."""
+        """Training mode (dropout active, batch statistics in BatchNorm); returns self."""
         for m in self.modules():
             object.__setattr__(m, "training", bool(mode))
         return self
 
     def eval(self):
-        """Evaluation mode (dropout off); returns self."""
+        """Evaluation mode (dropout off, running statistics in BatchNorm); returns self."""
         return self.train(False)
 
     def zero_grad(self, set_to_none=True):
@@ -135,12 +194,15 @@ class Module:
                 p.grad.zero_()
 
     def state_dict(self):
-        """``name -> tensor`` (the parameters themselves, as torch; ``.numpy()`` views them)."""
-        return _OrderedDict(self.named_parameters())
+        """``name -> tensor``: the parameters and persistent buffers themselves, as torch
+        (``.numpy()`` views them). Save it without pickle with
+        ``cn.torch.nn.utils.save_state_dict`` (safetensors)."""
+        return _OrderedDict(self._state_items())
 
     def load_state_dict(self, state_dict, strict=True):
-        """Copy values into the parameters (names and shapes must match)."""
-        own = dict(self.named_parameters())
+        """Copy values into the parameters and persistent buffers (names and shapes must
+        match; with ``strict=False`` missing and unexpected keys are skipped)."""
+        own = dict(self._state_items())
         missing = [k for k in own if k not in state_dict]
         unexpected = [k for k in state_dict if k not in own]
         if strict and (missing or unexpected):
@@ -293,14 +355,14 @@ class Sequential(Module):
 
     def forward(self, x):
         """Apply the modules in order, each to the previous one's output; returns the last
-        output (``x`` itself for an empty ``Sequential``). A ``Linear`` followed by a ``ReLU``
-        (the classes themselves, not subclasses) runs as one fused op, with the same values and
-        gradients."""
+        output (``x`` itself for an empty ``Sequential``). A ``Linear``, ``Conv1d`` or ``Conv2d``
+        followed by a ``ReLU`` (the classes themselves, not subclasses) runs as one fused op, with
+        the same values and gradients."""
         mods = list(self._modules.values())
         i = 0
         while i < len(mods):
             m = mods[i]
-            if type(m) is Linear and i + 1 < len(mods) and type(mods[i + 1]) is ReLU:
+            if type(m) in _FUSES_RELU and i + 1 < len(mods) and type(mods[i + 1]) is ReLU:
                 x = m._forward(x, "relu")
                 i += 2
             else:
@@ -340,3 +402,23 @@ class L1Loss(_Loss):
 class CrossEntropyLoss(_Loss):
     def forward(self, input, target):
         return functional.cross_entropy(input, target, self.reduction)
+
+
+from ._layers import (  # noqa: E402  (they subclass Module)
+    AdaptiveAvgPool2d,
+    AvgPool1d,
+    AvgPool2d,
+    BatchNorm1d,
+    BatchNorm2d,
+    Conv1d,
+    Conv2d,
+    Embedding,
+    LayerNorm,
+    MaxPool1d,
+    MaxPool2d,
+)
+
+# the layers whose op takes the ReLU after them in a Sequential
+_FUSES_RELU = (Linear, Conv1d, Conv2d)
+
+from . import init, utils  # noqa: E402  (init and utils use Module and the layers above)

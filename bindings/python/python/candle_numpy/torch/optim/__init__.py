@@ -2,8 +2,8 @@
 
 The update itself is ``candle_numpy::train::Stepper``'s (the one Keras's ``fit`` uses too, with
 torch's conventions selected) and runs natively without the GIL; these
-classes keep torch's signatures, ``param_groups`` (so learning-rate schedules that write
-``group["lr"]`` work) and ``zero_grad``.
+classes keep torch's signatures, ``param_groups`` (so the schedulers of
+``cn.torch.optim.lr_scheduler``, which write ``group["lr"]``, work) and ``zero_grad``.
 
 Example:
     >>> import candle_numpy as cn
@@ -15,9 +15,9 @@ Example:
     [0.0, 0.0]
 """
 
-from .. import _native
+from ... import _native
 
-__all__ = ["Adam", "AdamW", "Optimizer", "SGD"]
+__all__ = ["Adam", "AdamW", "Optimizer", "SGD", "lr_scheduler"]
 
 
 class Optimizer:
@@ -90,3 +90,6 @@ class AdamW(Optimizer):
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2):
         super().__init__(params, "adamw", {"lr": lr, "betas": tuple(betas), "eps": eps, "weight_decay": weight_decay})
+
+
+from . import lr_scheduler  # noqa: E402  (it builds on Optimizer)
