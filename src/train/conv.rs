@@ -158,10 +158,13 @@ fn check_image(x: &Tensor, operation: &'static str, format: DataFormat) -> Resul
 }
 
 /// The receptive fields of `x` as rows: `(N * oh * ow, kh * kw * C)`, one row per output
-/// position (in `n, oh, ow` order); columns in the order that matches the weight of `format`
-/// flattened to 2-d: `(c, kh, kw)` for torch's `(out, C, kh, kw)`, `(kh, kw, c)` for Keras's
-/// `(kh, kw, C, out)`. Padding reads as zeros. Differentiable: the backward pass scatters the
-/// rows' gradients back (`col2im`), and is computed only when `x` is tracked.
+/// position (in `n, oh, ow` order), columns tap-major and channel-minor (`(kh, kw, c)`: the
+/// order of Keras's kernel `(kh, kw, C, out)` flattened, and of torch's weight
+/// `(out, C, kh, kw)` once permuted to `(out, kh, kw, C)`), so that each tap's channels are one
+/// contiguous run of the row, copied as a block when the input's channels are contiguous
+/// (channels-last data, and the channels-first views [`conv2d`] returns). Padding reads as
+/// zeros. Differentiable: the backward pass scatters the rows' gradients back (`col2im`), and
+/// is computed only when `x` is tracked.
 pub fn im2col(x: &Tensor, window: &Window, format: DataFormat) -> Result<Tensor> {
     check_image(x, "im2col", format)?;
     let ([_, _, h, w], _) = geometry(x.dims(), x.stride(), format);
@@ -177,6 +180,35 @@ pub fn im2col(x: &Tensor, window: &Window, format: DataFormat) -> Result<Tensor>
     Ok(x.apply_op1(Im2Col { window: *window, format })?)
 }
 
+/// Below this many elements a loop runs on the calling thread: handing tiny blocks to rayon's
+/// threads costs more than the copy.
+const PARALLEL_ELEMENTS: usize = 1 << 15;
+
+/// Run `f(block_index, block)` over `dst` in blocks of `block` elements, on rayon's threads
+/// when `dst` is large.
+fn for_each_block<T: Send>(dst: &mut [T], block: usize, f: impl Fn(usize, &mut [T]) + Sync + Send) {
+    let block = block.max(1);
+    if dst.len() >= PARALLEL_ELEMENTS {
+        dst.par_chunks_mut(block).enumerate().for_each(|(i, b)| f(i, b));
+    } else {
+        dst.chunks_mut(block).enumerate().for_each(|(i, b)| f(i, b));
+    }
+}
+
+/// The gradient of an image tensor, built in channels-last memory order `(N, H, W, C)` and
+/// returned with the dims of `format` (a permuted view for channels-first).
+fn image_grad<T: WithDType>(
+    dx: Vec<T>,
+    [n, c, h, w]: [usize; 4],
+    format: DataFormat,
+) -> candle_core::Result<Tensor> {
+    let t = Tensor::from_vec(dx, (n, h, w, c), &candle_core::Device::Cpu)?;
+    match format {
+        DataFormat::ChannelsLast => Ok(t),
+        DataFormat::ChannelsFirst => t.permute((0, 3, 1, 2)),
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 struct Im2Col {
     window: Window,
@@ -184,20 +216,6 @@ struct Im2Col {
 }
 
 impl Im2Col {
-    /// The number of columns for `c` input channels.
-    fn columns(&self, c: usize) -> usize {
-        self.window.kernel.0 * self.window.kernel.1 * c
-    }
-
-    /// The column of channel `c`'s tap `(i, j)`.
-    fn column(&self, c: usize, channels: usize, i: usize, j: usize) -> usize {
-        let (kh, kw) = self.window.kernel;
-        match self.format {
-            DataFormat::ChannelsFirst => (c * kh + i) * kw + j,
-            DataFormat::ChannelsLast => (i * kw + j) * channels + c,
-        }
-    }
-
     /// The input row and column a kernel tap reads for an output position, or `None` in the
     /// padding.
     fn source(&self, h: usize, w: usize, oy: usize, ox: usize, i: usize, j: usize) -> Option<(usize, usize)> {
@@ -210,8 +228,8 @@ impl Im2Col {
     fn fwd<T: WithDType>(&self, src: &[T], l: &Layout) -> candle_core::Result<(Vec<T>, Shape)> {
         let ([n, c, h, w], [sn, sc, sh, sw]) = geometry(l.dims(), l.stride(), self.format);
         let (oh, ow) = self.window.output("im2col", h, w).map_err(candle_core::Error::wrap)?;
-        let cols = self.columns(c);
         let (kh, kw) = self.window.kernel;
+        let cols = kh * kw * c;
         let base = l.start_offset();
         let mut dst = vec![T::zero(); n * oh * ow * cols];
         if dst.is_empty() {
@@ -219,19 +237,26 @@ impl Im2Col {
         }
         // the last element any tap reads lies inside the buffer (safe indexing checks each
         // read too; this gives a clear error instead of a panic)
-        let last = base + (n - 1) * sn + (c.max(1) - 1) * sc + (h.max(1) - 1) * sh + (w.max(1) - 1) * sw;
-        if c > 0 && h > 0 && w > 0 && last >= src.len() {
+        let last = base + (n - 1) * sn + (c - 1) * sc + (h - 1) * sh + (w - 1) * sw;
+        if last >= src.len() {
             candle_core::bail!("im2col: a view overruns its {}-element buffer", src.len());
         }
-        dst.par_chunks_mut(cols.max(1)).enumerate().for_each(|(r, row)| {
-            let (b, rest) = (r / (oh * ow), r % (oh * ow));
-            let (oy, ox) = (rest / ow, rest % ow);
-            for i in 0..kh {
-                for j in 0..kw {
-                    if let Some((y, x)) = self.source(h, w, oy, ox, i, j) {
-                        let at = base + b * sn + y * sh + x * sw;
-                        for ch in 0..c {
-                            row[self.column(ch, c, i, j)] = src[at + ch * sc];
+        // one block per sample: its oh * ow rows
+        for_each_block(&mut dst, oh * ow * cols, |b, rows| {
+            for (r, row) in rows.chunks_exact_mut(cols).enumerate() {
+                let (oy, ox) = (r / ow, r % ow);
+                for i in 0..kh {
+                    for j in 0..kw {
+                        if let Some((y, x)) = self.source(h, w, oy, ox, i, j) {
+                            let at = base + b * sn + y * sh + x * sw;
+                            let out = &mut row[(i * kw + j) * c..][..c];
+                            if sc == 1 {
+                                out.copy_from_slice(&src[at..at + c]);
+                            } else {
+                                for (ch, o) in out.iter_mut().enumerate() {
+                                    *o = src[at + ch * sc];
+                                }
+                            }
                         }
                     }
                 }
@@ -240,24 +265,17 @@ impl Im2Col {
         Ok((dst, Shape::from((n * oh * ow, cols))))
     }
 
-    /// `col2im`: the gradient of the input from the rows' gradient `g` (a 2-d layout),
-    /// contiguous in the input's logical layout.
-    fn bwd_cpu<T: WithDType>(&self, dims: &[usize], g: &[T], gl: &Layout) -> candle_core::Result<Vec<T>> {
-        let contiguous: Vec<usize> = {
-            let mut s = vec![1usize; 4];
-            for k in (0..3).rev() {
-                s[k] = s[k + 1] * dims[k + 1];
-            }
-            s
-        };
-        let ([n, c, h, w], [_, sc, sh, sw]) = geometry(dims, &contiguous, self.format);
+    /// `col2im`: the gradient of the input from the rows' gradient `g` (a 2-d layout).
+    fn bwd_cpu<T: WithDType>(&self, dims: &[usize], g: &[T], gl: &Layout) -> candle_core::Result<Tensor> {
+        let ([n, c, h, w], _) = geometry(dims, dims, self.format);
         let (oh, ow) = self.window.output("im2col", h, w).map_err(candle_core::Error::wrap)?;
         let (kh, kw) = self.window.kernel;
-        let ([rows, cols], [rs, cs]) = match (gl.dims(), gl.stride()) {
+        let cols = kh * kw * c;
+        let ([rows, gcols], [rs, cs]) = match (gl.dims(), gl.stride()) {
             ([r, k], [a, b]) => ([*r, *k], [*a, *b]),
             _ => candle_core::bail!("im2col: the gradient must be 2-d, got {:?}", gl.dims()),
         };
-        if rows != n * oh * ow || cols != self.columns(c) {
+        if rows != n * oh * ow || gcols != cols {
             candle_core::bail!(
                 "im2col: gradient of shape {:?}, expected ({}, {cols})",
                 gl.dims(),
@@ -265,22 +283,27 @@ impl Im2Col {
             );
         }
         let g0 = gl.start_offset();
-        let per_sample = c * h * w;
+        // dx in (N, H, W, C) memory order: each tap's channels are a contiguous run of it
+        let per_sample = h * w * c;
         let mut dx = vec![T::zero(); n * per_sample];
-        if per_sample == 0 {
-            return Ok(dx);
-        }
-        // each sample's rows scatter into its own block of dx: samples in parallel
-        dx.par_chunks_mut(per_sample).enumerate().for_each(|(b, block)| {
+        // each sample's rows scatter into its own block of dx
+        for_each_block(&mut dx, per_sample, |b, block| {
             for oy in 0..oh {
                 for ox in 0..ow {
                     let r = (b * oh + oy) * ow + ox;
                     for i in 0..kh {
                         for j in 0..kw {
                             if let Some((y, x)) = self.source(h, w, oy, ox, i, j) {
-                                let at = y * sh + x * sw;
-                                for ch in 0..c {
-                                    block[at + ch * sc] += g[g0 + r * rs + self.column(ch, c, i, j) * cs];
+                                let out = &mut block[(y * w + x) * c..][..c];
+                                let from = g0 + r * rs + (i * kw + j) * c * cs;
+                                if cs == 1 {
+                                    for (o, v) in out.iter_mut().zip(&g[from..from + c]) {
+                                        *o += *v;
+                                    }
+                                } else {
+                                    for (ch, o) in out.iter_mut().enumerate() {
+                                        *o += g[from + ch * cs];
+                                    }
                                 }
                             }
                         }
@@ -288,7 +311,7 @@ impl Im2Col {
                 }
             }
         });
-        Ok(dx)
+        image_grad(dx, [n, c, h, w], self.format)
     }
 }
 
@@ -318,8 +341,8 @@ impl CustomOp1 for Im2Col {
         };
         let dims = arg.dims();
         let dx = match gs {
-            CpuStorage::F32(g) => Tensor::from_vec(self.bwd_cpu(dims, g, gl)?, dims, arg.device())?,
-            CpuStorage::F64(g) => Tensor::from_vec(self.bwd_cpu(dims, g, gl)?, dims, arg.device())?,
+            CpuStorage::F32(g) => self.bwd_cpu(dims, g, gl)?,
+            CpuStorage::F64(g) => self.bwd_cpu(dims, g, gl)?,
             other => candle_core::bail!("im2col: takes f32 or f64, got {:?}", other.dtype()),
         };
         Ok(Some(dx))
@@ -451,13 +474,11 @@ pub fn conv2d(
         };
         let cols = im2col(&xg, &window, spec.format)?;
         let y = match spec.format {
-            DataFormat::ChannelsFirst => linear::linear(
-                &cols,
-                &wg.reshape((og, cg * kh * kw))?,
-                bg.as_ref(),
-                WeightLayout::OutIn,
-                act,
-            )?,
+            DataFormat::ChannelsFirst => {
+                // (out, C, kh, kw) -> (out, kh, kw, C): im2col's column order
+                let wg = wg.permute((0, 2, 3, 1))?.reshape((og, kh * kw * cg))?;
+                linear::linear(&cols, &wg, bg.as_ref(), WeightLayout::OutIn, act)?
+            }
             DataFormat::ChannelsLast => linear::linear(
                 &cols,
                 &wg.reshape((kh * kw * cg, og))?,
@@ -569,7 +590,8 @@ pub enum PoolKind {
 }
 
 /// Max or average pooling over `window` (padding reads as `-inf` for max, zeros for average),
-/// output in `x`'s layout, contiguous; differentiable in `x`. Each side's padding may be at
+/// output with `x`'s dims (computed in channels-last memory order: a channels-first result is
+/// a permuted view); differentiable in `x`. Each side's padding may be at
 /// most half the (dilated) window, as torch requires, so that every window holds an element.
 ///
 /// ```
@@ -620,7 +642,11 @@ pub fn pool2d(x: &Tensor, kind: PoolKind, window: &Window, format: DataFormat) -
         let y = pool2d(&x.to_dtype(DType::F32)?, kind, window, format)?;
         return Ok(y.to_dtype(x.dtype())?);
     }
-    Ok(x.apply_op1(Pool { kind, window: *window, format })?)
+    let y = x.apply_op1(Pool { kind, window: *window, format })?;
+    Ok(match format {
+        DataFormat::ChannelsLast => y,
+        DataFormat::ChannelsFirst => y.permute((0, 3, 1, 2))?,
+    })
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -661,50 +687,44 @@ impl Pool {
         }
     }
 
-    /// Output dims in the input's layout, and the output's contiguous strides of `(n, c, y, x)`.
-    fn out_geometry(&self, n: usize, c: usize, oh: usize, ow: usize) -> (Vec<usize>, [usize; 4]) {
-        match self.format {
-            DataFormat::ChannelsFirst => (vec![n, c, oh, ow], [c * oh * ow, oh * ow, ow, 1]),
-            DataFormat::ChannelsLast => (vec![n, oh, ow, c], [oh * ow * c, 1, ow * c, c]),
-        }
-    }
-
-    fn fwd<T: WithDType>(&self, src: &[T], l: &Layout) -> candle_core::Result<(Vec<T>, Shape)> {
+    /// The output, computed in `(N, oh, ow, C)` memory order (each window's channels are one
+    /// contiguous run), with the dims of the input's format.
+    fn fwd<T: WithDType>(&self, src: &[T], l: &Layout) -> candle_core::Result<(Vec<T>, usize, usize)> {
         let ([n, c, h, w], [sn, sc, sh, sw]) = geometry(l.dims(), l.stride(), self.format);
         let (oh, ow) = self.window.output("pool2d", h, w).map_err(candle_core::Error::wrap)?;
-        let (dims, [_, oc, oy_s, ox_s]) = self.out_geometry(n, c, oh, ow);
         let base = l.start_offset();
-        let per = c * oh * ow;
+        let per = oh * ow * c;
         let mut dst = vec![T::zero(); n * per];
         if per == 0 {
-            return Ok((dst, Shape::from(dims)));
+            return Ok((dst, oh, ow));
         }
         let kind = self.kind;
-        dst.par_chunks_mut(per).enumerate().for_each(|(b, block)| {
+        for_each_block(&mut dst, per, |b, block| {
             let mut taps = Vec::new();
-            for oy in 0..oh {
-                for ox in 0..ow {
-                    let divisor = self.taps(h, w, oy, ox, &mut taps);
-                    for ch in 0..c {
-                        let at = |&(y, x): &(usize, usize)| src[base + b * sn + ch * sc + y * sh + x * sw];
-                        let v = match kind {
-                            PoolKind::Max => {
-                                taps.iter().map(at).fold(None, |best: Option<T>, v| match best {
-                                    Some(m) if !(v > m || is_nan(v) && !is_nan(m)) => Some(m),
-                                    _ => Some(v),
-                                })
-                            }
-                            PoolKind::Avg { .. } => {
-                                let sum = taps.iter().map(at).fold(T::zero(), |s, v| s + v);
-                                Some(sum / T::from_f64(divisor as f64))
-                            }
+            for (p, out) in block.chunks_exact_mut(c).enumerate() {
+                let divisor = self.taps(h, w, p / ow, p % ow, &mut taps);
+                for (t, &(y, x)) in taps.iter().enumerate() {
+                    let at = base + b * sn + y * sh + x * sw;
+                    for (ch, o) in out.iter_mut().enumerate() {
+                        let v = src[at + ch * sc];
+                        *o = match (kind, t) {
+                            (PoolKind::Max, 0) => v,
+                            // `>`, and a NaN replaces a number: NaN propagates, as torch's
+                            (PoolKind::Max, _) if v > *o || is_nan(v) && !is_nan(*o) => v,
+                            (PoolKind::Max, _) => *o,
+                            (PoolKind::Avg { .. }, _) => *o + v,
                         };
-                        block[ch * oc + oy * oy_s + ox * ox_s] = v.unwrap_or(T::zero());
+                    }
+                }
+                if let PoolKind::Avg { .. } = kind {
+                    let d = T::from_f64(divisor as f64);
+                    for o in out.iter_mut() {
+                        *o = *o / d;
                     }
                 }
             }
         });
-        Ok((dst, Shape::from(dims)))
+        Ok((dst, oh, ow))
     }
 
     fn bwd_cpu<T: WithDType>(
@@ -713,49 +733,50 @@ impl Pool {
         l: &Layout,
         g: &[T],
         gl: &Layout,
-    ) -> candle_core::Result<Vec<T>> {
+    ) -> candle_core::Result<Tensor> {
         let ([n, c, h, w], [sn, sc, sh, sw]) = geometry(l.dims(), l.stride(), self.format);
         let (oh, ow) = self.window.output("pool2d", h, w).map_err(candle_core::Error::wrap)?;
         let ([_, _, gy, gx], [gn, gc, gys, gxs]) = geometry(gl.dims(), gl.stride(), self.format);
         if (gy, gx) != (oh, ow) {
             candle_core::bail!("pool2d: gradient of shape {:?} for an output of ({oh}, {ow})", gl.dims());
         }
-        // dx contiguous in the input's logical layout
-        let (_, [_, dc, dy, dxs]) = self.out_geometry(n, c, h, w);
-        let per = c * h * w;
         let (base, g0) = (l.start_offset(), gl.start_offset());
+        // dx in (N, H, W, C) memory order
+        let per = h * w * c;
         let mut dx = vec![T::zero(); n * per];
-        if per == 0 {
-            return Ok(dx);
-        }
         let kind = self.kind;
-        dx.par_chunks_mut(per).enumerate().for_each(|(b, block)| {
+        for_each_block(&mut dx, per, |b, block| {
             let mut taps = Vec::new();
+            // per channel: the first maximum's tap and value so far
+            let mut best: Vec<(usize, T)> = vec![(0, T::zero()); c];
             for oy in 0..oh {
                 for ox in 0..ow {
                     let divisor = self.taps(h, w, oy, ox, &mut taps);
-                    for ch in 0..c {
-                        let gv = g[g0 + b * gn + ch * gc + oy * gys + ox * gxs];
-                        match kind {
-                            PoolKind::Max => {
-                                let at =
-                                    |&(y, x): &(usize, usize)| src[base + b * sn + ch * sc + y * sh + x * sw];
-                                let mut best: Option<((usize, usize), T)> = None;
-                                for t in &taps {
-                                    let v = at(t);
-                                    match best {
-                                        Some((_, m)) if !(v > m || is_nan(v) && !is_nan(m)) => {}
-                                        _ => best = Some((*t, v)),
+                    let gat = g0 + b * gn + oy * gys + ox * gxs;
+                    match kind {
+                        PoolKind::Max => {
+                            for (t, &(y, x)) in taps.iter().enumerate() {
+                                let at = base + b * sn + y * sh + x * sw;
+                                for (ch, slot) in best.iter_mut().enumerate() {
+                                    let v = src[at + ch * sc];
+                                    if t == 0 || v > slot.1 || is_nan(v) && !is_nan(slot.1) {
+                                        *slot = (t, v);
                                     }
                                 }
-                                if let Some(((y, x), _)) = best {
-                                    block[ch * dc + y * dy + x * dxs] += gv;
+                            }
+                            if !taps.is_empty() {
+                                for (ch, &(t, _)) in best.iter().enumerate() {
+                                    let (y, x) = taps[t];
+                                    block[(y * w + x) * c + ch] += g[gat + ch * gc];
                                 }
                             }
-                            PoolKind::Avg { .. } => {
-                                let share = gv / T::from_f64(divisor as f64);
-                                for &(y, x) in &taps {
-                                    block[ch * dc + y * dy + x * dxs] += share;
+                        }
+                        PoolKind::Avg { .. } => {
+                            let d = T::from_f64(divisor as f64);
+                            for &(y, x) in &taps {
+                                let out = &mut block[(y * w + x) * c..][..c];
+                                for (ch, o) in out.iter_mut().enumerate() {
+                                    *o += g[gat + ch * gc] / d;
                                 }
                             }
                         }
@@ -763,7 +784,7 @@ impl Pool {
                 }
             }
         });
-        Ok(dx)
+        image_grad(dx, [n, c, h, w], self.format)
     }
 }
 
@@ -777,33 +798,39 @@ impl CustomOp1 for Pool {
     }
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
-        Ok(match s {
+        let n = l.dims()[0];
+        let c = geometry(l.dims(), l.stride(), self.format).0[1];
+        let (storage, oh, ow) = match s {
             CpuStorage::F32(v) => {
-                let (d, sh) = self.fwd(v, l)?;
-                (CpuStorage::F32(d), sh)
+                let (d, oh, ow) = self.fwd(v, l)?;
+                (CpuStorage::F32(d), oh, ow)
             }
             CpuStorage::F64(v) => {
-                let (d, sh) = self.fwd(v, l)?;
-                (CpuStorage::F64(d), sh)
+                let (d, oh, ow) = self.fwd(v, l)?;
+                (CpuStorage::F64(d), oh, ow)
             }
             other => candle_core::bail!("pool2d: takes f32 or f64, got {:?}", other.dtype()),
-        })
+        };
+        // a custom op's output is contiguous in its shape: channels-last here; channels-first
+        // callers get a permuted view (see `pool2d`)
+        Ok((storage, Shape::from((n, oh, ow, c))))
     }
 
     fn bwd(&self, arg: &Tensor, _res: &Tensor, grad: &Tensor) -> candle_core::Result<Option<Tensor>> {
+        // the op's own output is (N, oh, ow, C); its gradient arrives in that shape
         let (xs, xl) = arg.storage_and_layout();
         let (gs, gl) = grad.storage_and_layout();
         let (candle_core::Storage::Cpu(xs), candle_core::Storage::Cpu(gs)) = (&*xs, &*gs) else {
             candle_core::bail!("pool2d: the backward pass runs on the CPU")
         };
-        let dims = arg.dims();
+        let gl_as_format = match self.format {
+            DataFormat::ChannelsLast => gl.clone(),
+            // present the (N, oh, ow, C) gradient with channels-first dims, as `geometry` reads
+            DataFormat::ChannelsFirst => gl.permute(&[0, 3, 1, 2])?,
+        };
         let dx = match (xs, gs) {
-            (CpuStorage::F32(x), CpuStorage::F32(g)) => {
-                Tensor::from_vec(self.bwd_cpu(x, xl, g, gl)?, dims, arg.device())?
-            }
-            (CpuStorage::F64(x), CpuStorage::F64(g)) => {
-                Tensor::from_vec(self.bwd_cpu(x, xl, g, gl)?, dims, arg.device())?
-            }
+            (CpuStorage::F32(x), CpuStorage::F32(g)) => self.bwd_cpu(x, xl, g, &gl_as_format)?,
+            (CpuStorage::F64(x), CpuStorage::F64(g)) => self.bwd_cpu(x, xl, g, &gl_as_format)?,
             _ => candle_core::bail!(
                 "pool2d: takes f32 or f64 of one dtype, got {:?} and {:?}",
                 arg.dtype(),

@@ -1,6 +1,6 @@
 """Training benchmark: wall time of training, peers side by side.
 
-    python bindings/python/benches/bench_train.py [--quick] [--model seed|mlp|all]
+    python bindings/python/benches/bench_train.py [--quick] [--model seed|mlp|cnn|all]
 
 Workloads:
 
@@ -9,7 +9,11 @@ Workloads:
 * ``mlp``: one epoch (after a warm-up epoch) of the MLP 784-256-256-10 (ReLU, softmax
   cross-entropy, Adam lr 1e-3) on 20,000 samples at batch 32, 128 and 512, a model whose
   arithmetic dominates; then a per-phase breakdown (forward, loss, backward, step; medians of
-  100 steps) of the torch-style loops at each batch size.
+  100 steps) of the torch-style loops at each batch size;
+* ``cnn``: the digits CNN of ``examples/python/digits_cnn.py`` (Conv 16 3x3 same, ReLU, MaxPool
+  2, Conv 32, ReLU, MaxPool 2, Dense 10; Adam lr 3e-3) on scikit-learn's digits (1,437 train /
+  360 test images of 8x8, the example's split) at batch 32: one epoch's time after a warm-up
+  epoch, and the test accuracy after all the rounds' epochs; then the per-phase breakdown.
 
 Contenders: candle_numpy's Keras-style ``fit`` (the loop runs in Rust), the seed's PyTorch-style
 loop written against ``cn.torch`` (mini-batches from ``cn.torch.utils.data.DataLoader``), and,
@@ -62,8 +66,30 @@ def data_mlp(n):
     return X[:n], y[:n], X[n:], y[n:]
 
 
+def data_cnn():
+    """The digits split of examples/python/digits_cnn.py, channels-last ``(N, 8, 8, 1)``."""
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    x = (d.images / 16.0).astype(np.float32)[..., None]
+    y = d.target.astype(np.int64)
+    order = np.random.default_rng(0).permutation(len(x))
+    return x[order[:-360]], y[order[:-360]], x[order[-360:]], y[order[-360:]]
+
+
+def data_for(kind, n):
+    if kind == "seed":
+        return data(n)
+    return data_cnn() if kind == "cnn" else data_mlp(n)
+
+
 def keras_layers(keras, kind):
     """The model as Keras layers (``keras`` is cn.tf.keras or tf.keras)."""
+    if kind == "cnn":
+        L = keras.layers
+        return [L.Conv2D(16, 3, padding="same", activation="relu"), L.MaxPooling2D(),
+                L.Conv2D(32, 3, padding="same", activation="relu"), L.MaxPooling2D(), L.Flatten(),
+                L.Dense(10, activation="softmax")]
     if kind == "seed":
         return [keras.layers.Dense(16, activation="relu"), keras.layers.Dense(1, activation="sigmoid")]
     return [keras.layers.Dense(256, activation="relu"), keras.layers.Dense(256, activation="relu"),
@@ -73,8 +99,16 @@ def keras_layers(keras, kind):
 def keras_compile(model, kind):
     if kind == "seed":
         model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"])
+    elif kind == "cnn":
+        model.compile(optimizer=_adam(model, 3e-3), loss="sparse_categorical_crossentropy")
     else:
         model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+
+
+def _adam(model, lr):
+    """An Adam optimizer of the model's own library (cn.tf.keras or tf.keras)."""
+    keras = cn.tf.keras if isinstance(model, cn.tf.keras.Sequential) else __import__("tensorflow").keras
+    return keras.optimizers.Adam(lr)
 
 
 class Contender:
@@ -89,7 +123,7 @@ class Contender:
 
 def cn_keras(X, y, bs, kind="seed", epochs=EPOCHS):
     keras = cn.tf.keras
-    model = keras.Sequential([keras.Input(shape=(X.shape[1],))] + keras_layers(keras, kind))
+    model = keras.Sequential([keras.Input(shape=X.shape[1:])] + keras_layers(keras, kind))
     keras_compile(model, kind)
     return Contender(
         lambda: model.fit(X, y, epochs=epochs, batch_size=bs, verbose=0),
@@ -100,6 +134,11 @@ def cn_keras(X, y, bs, kind="seed", epochs=EPOCHS):
 def torch_model(lib, kind):
     """The model, its loss and its optimizer in torch's API (``lib`` is torch or cn.torch)."""
     nn = lib.nn
+    if kind == "cnn":
+        model = nn.Sequential(nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                              nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+                              nn.Linear(128, 10))
+        return model, nn.CrossEntropyLoss(), lib.optim.Adam(model.parameters(), lr=3e-3)
     if kind == "seed":
         model = nn.Sequential(nn.Linear(10, 16), nn.ReLU(), nn.Linear(16, 1), nn.Sigmoid())
         return model, nn.BCELoss(), lib.optim.Adam(model.parameters())
@@ -110,6 +149,8 @@ def torch_model(lib, kind):
 def torch_style_loop(lib, X, y, bs, kind="seed", epochs=EPOCHS):
     """The seed's loop, mini-batched; ``lib`` is torch or cn.torch."""
     model, criterion, optimizer = torch_model(lib, kind)
+    if kind == "cnn":
+        X = np.ascontiguousarray(X.transpose(0, 3, 1, 2))  # torch's channels-first
     ds = lib.utils.data.TensorDataset(lib.from_numpy(X), lib.from_numpy(y))
     loader = lib.utils.data.DataLoader(ds, batch_size=bs, shuffle=True)
 
@@ -125,15 +166,22 @@ def torch_style_loop(lib, X, y, bs, kind="seed", epochs=EPOCHS):
                 optimizer.step()
 
     def accuracy(Xt, yt):
+        if kind == "cnn":
+            Xt = np.ascontiguousarray(Xt.transpose(0, 3, 1, 2))
+        model.eval()
         with lib.no_grad():
-            return float((model(lib.from_numpy(Xt)).numpy().argmax(1) == yt).mean())
+            out = float((model(lib.from_numpy(Xt)).numpy().argmax(1) == yt).mean())
+        model.train()
+        return out
 
     return Contender(run, accuracy)
 
 
-def phases(lib, X, y, bs, steps=100, warmup=10):
-    """Median ms of each phase of a torch-style step on one fixed batch of the MLP."""
-    model, criterion, optimizer = torch_model(lib, "mlp")
+def phases(lib, X, y, bs, steps=100, warmup=10, kind="mlp"):
+    """Median ms of each phase of a torch-style step on one fixed batch of the MLP (or CNN)."""
+    model, criterion, optimizer = torch_model(lib, kind)
+    if kind == "cnn":
+        X = np.ascontiguousarray(X.transpose(0, 3, 1, 2))
     xb, yb = lib.from_numpy(X[:bs]), lib.from_numpy(y[:bs])
     t = {"forward": [], "loss": [], "backward": [], "step": []}
     for i in range(warmup + steps):
@@ -156,7 +204,7 @@ def phases(lib, X, y, bs, steps=100, warmup=10):
 def tf_keras(X, y, bs, kind="seed", epochs=EPOCHS):
     import tensorflow as tf
 
-    model = tf.keras.Sequential([tf.keras.Input(shape=(X.shape[1],))] + keras_layers(tf.keras, kind))
+    model = tf.keras.Sequential([tf.keras.Input(shape=X.shape[1:])] + keras_layers(tf.keras, kind))
     keras_compile(model, kind)
     model.fit(X[:bs * 2], y[:bs * 2], epochs=1, batch_size=bs, verbose=0)  # build and trace
     return Contender(
@@ -166,7 +214,7 @@ def tf_keras(X, y, bs, kind="seed", epochs=EPOCHS):
 
 
 def _tf_worker(conn, n, bs, kind, epochs):
-    X, y, *test = data(n) if kind == "seed" else data_mlp(n)
+    X, y, *test = data_for(kind, n)
     run = tf_keras(X, y, bs, kind, epochs)
     while (msg := conn.recv()) != "stop":
         if msg == "accuracy":
@@ -271,10 +319,44 @@ def run_mlp(quick):
             print(f"  batch {bs:3d} {name:9s} {cells}  total {sum(ph.values()):6.3f}")
 
 
+def run_cnn(quick):
+    rounds = 3 if quick else 7
+    X, y, Xt, yt = data_cnn()
+    bs = 32
+    cases = {
+        "cn keras fit": cn_keras(X, y, bs, "cnn", 1),
+        "cn.torch loop": torch_style_loop(cn.torch, X, y, bs, "cnn", 1),
+    }
+    if torch is not None:
+        cases["torch loop"] = torch_style_loop(torch, X, y, bs, "cnn", 1)
+    worker = TfKeras(len(X), bs, "cnn", 1) if HAVE_TF else None
+    if worker is not None:
+        cases["tf.keras fit"] = worker
+    med = compare(cases, rounds, warmup=True)
+    acc = {k: f.accuracy(Xt, yt) for k, f in cases.items()}
+    if worker is not None:
+        worker.close()
+    print(
+        f"digits CNN, {len(X)} images 8x8, batch {bs}: ms per epoch, medians of {rounds} rounds; test "
+        f"accuracy on {len(Xt)} held-out images after {rounds + 1} epochs"
+    )
+    base = med.get("torch loop")
+    for k, v in med.items():
+        ratio = f"  {v / base:.2f}x torch's time" if base else ""
+        print(f"  {k:14s} {v * 1e3:9.1f} ms{ratio}  accuracy {acc[k]:.3f}")
+    steps = 30 if quick else 100
+    print(f"CNN per-phase breakdown (ms per step, medians of {steps} steps on one batch of {bs})")
+    libs = [("cn.torch", cn.torch)] + ([("torch", torch)] if torch is not None else [])
+    for name, lib in libs:
+        ph = phases(lib, X, y, bs, steps=steps, kind="cnn")
+        cells = "  ".join(f"{k} {v:6.3f}" for k, v in ph.items())
+        print(f"  batch {bs:3d} {name:9s} {cells}  total {sum(ph.values()):6.3f}")
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--quick", action="store_true")
-    p.add_argument("--model", choices=["seed", "mlp", "all"], default="all")
+    p.add_argument("--model", choices=["seed", "mlp", "cnn", "all"], default="all")
     args = p.parse_args()
     if torch is not None:
         torch.set_num_threads(os.cpu_count() or 1)
@@ -282,6 +364,8 @@ def main():
         run_seed(args.quick)
     if args.model in ("mlp", "all"):
         run_mlp(args.quick)
+    if args.model in ("cnn", "all"):
+        run_cnn(args.quick)
 
 
 if __name__ == "__main__":
