@@ -9,6 +9,10 @@
 //! (`train::linear`, Linear+ReLU as one op with a closed-form backward) against candle's ops
 //! (matmul over the transposed weight, broadcast add, relu), and each GEMM shape of the step
 //! alone through candle's matmul.
+//!
+//! Last, the digits CNN's step (batch 32 of 8x8 images: Conv 16 3x3 same + ReLU, MaxPool 2,
+//! Conv 32 3x3 same + ReLU, MaxPool 2, Linear 128 -> 10) through the engine's `train::conv`,
+//! in both layouts, against candle's own `conv2d` and `max_pool2d` (channels-first only).
 
 use candle_core::backprop::GradStore;
 use candle_core::{DType, Device, Tensor, Var};
@@ -115,5 +119,55 @@ fn bench_forward_backward(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench, bench_forward_backward);
+/// The digits CNN's forward pass: the engine's ops in `format`, or candle's (`None`).
+fn cnn(x: &Tensor, w: &[Var], format: Option<candle_numpy::train::conv::DataFormat>) -> Tensor {
+    use candle_numpy::train::conv::{conv2d, pool2d, ConvSpec, Padding, PoolKind, Window};
+    use candle_numpy::train::linear::{linear, Activation, WeightLayout};
+    let h = match format {
+        Some(fmt) => {
+            let spec = ConvSpec { padding: Padding::symmetric(1, 1), ..ConvSpec::new(fmt) };
+            let win = Window { stride: (2, 2), ..Window::new((2, 2)) };
+            let h = conv2d(x, &w[0], Some(&w[1]), &spec, Activation::Relu).unwrap();
+            let h = pool2d(&h, PoolKind::Max, &win, fmt).unwrap();
+            let h = conv2d(&h, &w[2], Some(&w[3]), &spec, Activation::Relu).unwrap();
+            pool2d(&h, PoolKind::Max, &win, fmt).unwrap()
+        }
+        None => {
+            let bias = |b: &Var| b.as_tensor().reshape((1, b.elem_count(), 1, 1)).unwrap();
+            let h = x.conv2d(&w[0], 1, 1, 1, 1).unwrap().broadcast_add(&bias(&w[1])).unwrap().relu().unwrap();
+            let h = h.max_pool2d(2).unwrap();
+            let h = h.conv2d(&w[2], 1, 1, 1, 1).unwrap().broadcast_add(&bias(&w[3])).unwrap().relu().unwrap();
+            h.max_pool2d(2).unwrap()
+        }
+    };
+    linear(&h.flatten_from(1).unwrap(), &w[4], Some(&w[5]), WeightLayout::OutIn, Activation::Identity)
+        .unwrap()
+}
+
+fn bench_cnn(c: &mut Criterion) {
+    use candle_numpy::train::conv::DataFormat;
+    let mut g = c.benchmark_group("digits_cnn_batch_32");
+    g.measurement_time(Duration::from_secs(4)).sample_size(30);
+    let dev = Device::Cpu;
+    let v = |shape: &[usize]| Var::rand(-0.2f32, 0.2, shape, &dev).unwrap();
+    let first = vec![v(&[16, 1, 3, 3]), v(&[16]), v(&[32, 16, 3, 3]), v(&[32]), v(&[10, 128]), v(&[10])];
+    let last = vec![v(&[3, 3, 1, 16]), v(&[16]), v(&[3, 3, 16, 32]), v(&[32]), v(&[10, 128]), v(&[10])];
+    let x_first = Tensor::rand(0f32, 1.0, (32, 1, 8, 8), &dev).unwrap();
+    let x_last = x_first.permute((0, 2, 3, 1)).unwrap().contiguous().unwrap();
+    let r = Tensor::rand(-1f32, 1.0, (32, 10), &dev).unwrap();
+    let cases = [
+        ("train::conv channels-first", &x_first, &first, Some(DataFormat::ChannelsFirst)),
+        ("train::conv channels-last", &x_last, &last, Some(DataFormat::ChannelsLast)),
+        ("candle conv2d + max_pool2d", &x_first, &first, None),
+    ];
+    for (name, x, w, fmt) in cases {
+        g.bench_function(format!("forward: {name}"), |b| b.iter(|| cnn(x, w, fmt)));
+        g.bench_function(format!("forward + backward: {name}"), |b| {
+            b.iter(|| (cnn(x, w, fmt) * &r).unwrap().sum_all().unwrap().backward().unwrap())
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench, bench_forward_backward, bench_cnn);
 criterion_main!(benches);

@@ -39,9 +39,7 @@ fn main() -> Result<()> {
     let y_test = load("y_test")?;
     println!("digits: {} train / {} test images of 8x8", x_train.dim(0)?, x_test.dim(0)?);
 
-    let conv = |filters| -> Result<_> {
-        Ok(Conv::conv2d(filters, (3, 3)).padding(PaddingMode::Same).activation("relu")?)
-    };
+    let conv = |filters| Conv::conv2d(filters, (3, 3)).padding(PaddingMode::Same).activation("relu");
     let mut model = Sequential::new(vec![
         conv(16)?.input_shape(&[8, 8, 1]).into(),
         Pooling::new2d(PoolMode::Max, (2, 2)).into(),

@@ -537,3 +537,106 @@ fn huge_sizes_are_one_batch_or_a_refusal_naming_the_argument() -> Result<()> {
     assert!(err.to_string().contains("fewer units"), "{err}");
     Ok(())
 }
+
+// ---- image layers, callbacks, weights, saved models (CPU: the image layers' kernels are the
+// engine's CPU ops) ------------------------------------------------------------------------
+
+use candle_numpy::tf::keras::layers::{BatchNormalization, Conv, PaddingMode, PoolMode, Pooling};
+use candle_numpy::train::callbacks::{EarlyStopping, ReduceLROnPlateau};
+
+/// 8x8 one-channel images, class 1 when the top half is brighter than the bottom half.
+fn halves(n: usize) -> Result<(Tensor, Tensor)> {
+    let v = uniform(7, n * 64);
+    let y: Vec<u32> = v
+        .chunks(64)
+        .map(|img| u32::from(img[..32].iter().sum::<f32>() > img[32..].iter().sum::<f32>()))
+        .collect();
+    Ok((Tensor::from_vec(v, (n, 8, 8, 1), &Device::Cpu)?, Tensor::from_vec(y, n, &Device::Cpu)?))
+}
+
+fn cnn(seed: u64) -> Result<Sequential> {
+    let mut m = Sequential::new(vec![
+        Conv::conv2d(8, (3, 3)).padding(PaddingMode::Same).activation("relu")?.input_shape(&[8, 8, 1]).into(),
+        BatchNormalization::default().into(),
+        Pooling::new2d(PoolMode::Max, (2, 2)).into(),
+        Flatten::new().into(),
+        Dense::new(2).activation("softmax")?.into(),
+    ])?
+    .with_seed(seed);
+    m.compile(Optimizer::adam().with_learning_rate(0.01), "sparse_categorical_crossentropy", &["accuracy"])?;
+    Ok(m)
+}
+
+#[test]
+fn a_cnn_learns_images_and_round_trips_through_save_and_load() -> Result<()> {
+    let (x, y) = halves(512)?;
+    let mut m = cnn(0)?;
+    let h = m.fit(&x, &y, &quiet(8))?;
+    let acc = h.last("accuracy").unwrap();
+    assert!(acc > 0.9, "{acc}");
+    // BatchNormalization's moving statistics are weights (saved, loaded) but not trained
+    let names: Vec<String> = m.named_variables()?.into_iter().map(|(n, _)| n).collect();
+    assert!(names.contains(&"batch_normalization/moving_variance".to_string()));
+    assert_eq!(m.trainable_variables()?.len(), names.len() - 2);
+    let dir = std::env::temp_dir().join(format!("cn-keras-cnn-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|source| Error::Io {
+        operation: "mkdir",
+        path: dir.clone(),
+        source,
+    })?;
+    let path = dir.join("cnn.safetensors");
+    m.save(&path)?;
+    let mut back = Sequential::load(&path)?;
+    assert_eq!(back.layers(), m.layers());
+    assert_eq!(max_abs_diff(&back.predict(&x, None)?, &m.predict(&x, None)?)?, 0.0);
+    assert_eq!(back.loss(), Some(Loss::SparseCategoricalCrossentropy));
+    // a weights-only file is refused as a model, naming the fix
+    m.save_weights(dir.join("w.safetensors"))?;
+    let err = Sequential::load(dir.join("w.safetensors")).unwrap_err().to_string();
+    assert!(err.contains("load_weights"), "{err}");
+    std::fs::remove_dir_all(&dir).ok();
+    Ok(())
+}
+
+#[test]
+fn early_stopping_and_plateau_act_inside_fit() -> Result<()> {
+    let (x, y) = halves(256)?;
+    let (xv, yv) = halves(64)?;
+    let mut m = cnn(1)?;
+    // a rate so large that the validation loss soon stops improving
+    m.set_learning_rate(2.0)?;
+    let mut stop = EarlyStopping::new("val_loss").patience(1).restore_best_weights(true);
+    let mut plateau = ReduceLROnPlateau::new("val_loss", 0.5, 1)?;
+    let opts = FitOptions { validation_data: Some((xv.clone(), yv.clone())), ..quiet(50) };
+    let h = m.fit_with(&x, &y, &opts, &mut [&mut plateau, &mut stop])?;
+    let losses = h.get("val_loss").unwrap();
+    assert!(losses.len() < 50, "stopped early: {losses:?}");
+    assert_eq!(stop.stopped_epoch, losses.len() - 1);
+    let best = losses.iter().enumerate().fold(0, |b, (i, v)| if *v < losses[b] { i } else { b });
+    assert_eq!(stop.best_epoch, best);
+    // the best epoch's weights are back
+    let now = m.evaluate(&xv, &yv, None)?["loss"];
+    assert!((now - losses[best]).abs() < 1e-5 * losses[best].max(1.0), "{now} vs {}", losses[best]);
+    // the plateau callback halved the rate at least once and logged it
+    let lrs = h.get("learning_rate").unwrap();
+    assert_eq!(lrs[0], 2.0);
+    assert!(m.learning_rate().unwrap() < 2.0);
+    Ok(())
+}
+
+#[test]
+fn sample_weights_scale_the_loss() -> Result<()> {
+    let (x, y) = seed_task(64, 10, 3, &Device::Cpu)?;
+    let run = |w: Option<Tensor>| -> Result<f64> {
+        let mut m = seed_model(&Device::Cpu, 4)?;
+        m.compile(Optimizer::sgd().with_learning_rate(1e-30), "binary_crossentropy", &["accuracy"])?;
+        let opts = FitOptions { batch_size: 64, shuffle: false, sample_weight: w, ..quiet(1) };
+        Ok(m.fit(&x, &y, &opts)?.last("loss").unwrap())
+    };
+    let plain = run(None)?;
+    let doubled = run(Some(Tensor::full(2f32, 64, &Device::Cpu)?))?;
+    assert!((doubled - 2.0 * plain).abs() < 1e-6 * plain, "{doubled} vs {plain}");
+    let err = run(Some(Tensor::ones(3, DType::F32, &Device::Cpu)?)).unwrap_err().to_string();
+    assert!(err.contains("one weight per sample"), "{err}");
+    Ok(())
+}

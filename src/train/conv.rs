@@ -703,23 +703,30 @@ impl Pool {
             let mut taps = Vec::new();
             for (p, out) in block.chunks_exact_mut(c).enumerate() {
                 let divisor = self.taps(h, w, p / ow, p % ow, &mut taps);
-                for (t, &(y, x)) in taps.iter().enumerate() {
-                    let at = base + b * sn + y * sh + x * sw;
-                    for (ch, o) in out.iter_mut().enumerate() {
-                        let v = src[at + ch * sc];
-                        *o = match (kind, t) {
-                            (PoolKind::Max, 0) => v,
-                            // `>`, and a NaN replaces a number: NaN propagates, as torch's
-                            (PoolKind::Max, _) if v > *o || is_nan(v) && !is_nan(*o) => v,
-                            (PoolKind::Max, _) => *o,
-                            (PoolKind::Avg { .. }, _) => *o + v,
-                        };
+                // each tap's channels: a contiguous run when the input is channels-last in memory
+                let lane =
+                    |y: usize, x: usize| src[base + b * sn + y * sh + x * sw..].iter().step_by(sc).take(c);
+                match kind {
+                    PoolKind::Max => {
+                        for (t, &(y, x)) in taps.iter().enumerate() {
+                            if t == 0 {
+                                out.iter_mut().zip(lane(y, x)).for_each(|(o, &v)| *o = v);
+                            } else {
+                                for (o, &v) in out.iter_mut().zip(lane(y, x)) {
+                                    // `>`, and a NaN replaces a number: NaN propagates, as torch's
+                                    if v > *o || is_nan(v) && !is_nan(*o) {
+                                        *o = v;
+                                    }
+                                }
+                            }
+                        }
                     }
-                }
-                if let PoolKind::Avg { .. } = kind {
-                    let d = T::from_f64(divisor as f64);
-                    for o in out.iter_mut() {
-                        *o = *o / d;
+                    PoolKind::Avg { .. } => {
+                        for &(y, x) in &taps {
+                            out.iter_mut().zip(lane(y, x)).for_each(|(o, &v)| *o += v);
+                        }
+                        let d = T::from_f64(divisor as f64);
+                        out.iter_mut().for_each(|o| *o /= d);
                     }
                 }
             }
@@ -788,8 +795,11 @@ impl Pool {
     }
 }
 
+/// NaN is the one value unequal to itself (`WithDType` has no `is_nan`; this compiles to one
+/// comparison, where a conversion to f64 would not).
+#[allow(clippy::eq_op)]
 fn is_nan<T: WithDType>(v: T) -> bool {
-    v.to_f64().is_nan()
+    v != v
 }
 
 impl CustomOp1 for Pool {

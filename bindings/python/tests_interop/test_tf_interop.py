@@ -102,6 +102,89 @@ def test_seed_keras_model_same_weights_same_predictions(tmp_path):
     np.testing.assert_allclose(ours.predict(X, verbose=0), theirs.predict(X, verbose=0), rtol=1e-5, atol=1e-6)
 
 
+def _same_weights(theirs, ours, tmp_path):
+    """Copy tf.keras's weights (kernel, bias, gamma, beta, moving statistics, in layer order)
+    into our model through a safetensors file, names in our order."""
+    names = [name for name, _ in ours.weights]
+    got = theirs.get_weights()
+    assert [tuple(w.shape) for _, w in ours.weights] == [w.shape for w in got]
+    cn.save_safetensors(tmp_path / "w.safetensors", dict(zip(names, got)))
+    ours.load_weights(tmp_path / "w.safetensors")
+
+
+def test_cnn_layers_same_weights_same_outputs_as_tf_keras(tmp_path):
+    """Conv2D ("same", strided, dilated), pooling, BatchNormalization (inference), Conv1D,
+    LayerNormalization, GlobalAveragePooling, Embedding: with tf.keras's weights copied in,
+    our predictions equal tf.keras's."""
+    rng = np.random.default_rng(1)
+    img = rng.standard_normal((6, 19, 17, 3)).astype(np.float32)
+
+    def image_model(K):
+        L = K.layers
+        return K.Sequential([
+            K.Input((19, 17, 3)),
+            L.Conv2D(8, 3, padding="same", activation="relu"),
+            L.BatchNormalization(),
+            L.MaxPooling2D(pool_size=3, strides=2, padding="same"),
+            L.Conv2D(6, (2, 3), strides=(2, 1), padding="same"),
+            L.Conv2D(5, 3, dilation_rate=2, padding="valid", activation="tanh"),
+            L.AveragePooling2D(pool_size=2, padding="same"),
+            L.LayerNormalization(),
+            L.GlobalAveragePooling2D(),
+            L.Dense(4, activation="softmax"),
+        ])
+
+    theirs, ours = image_model(tf.keras), image_model(cn.tf.keras)
+    # non-trivial moving statistics: one training step in tf.keras first
+    theirs.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    theirs.fit(img, rng.integers(0, 4, 6), epochs=1, verbose=0)
+    _same_weights(theirs, ours, tmp_path)
+    np.testing.assert_allclose(ours.predict(img, verbose=0), theirs.predict(img, verbose=0), rtol=1e-4, atol=1e-5)
+    assert ours.output_shape == tuple(theirs.output_shape)
+
+    seq = rng.standard_normal((4, 12, 3)).astype(np.float32)
+
+    def seq_model(K):
+        L = K.layers
+        return K.Sequential([K.Input((12, 3)), L.Conv1D(5, 3, strides=2, padding="same", activation="relu"),
+                             L.MaxPooling1D(2), L.Flatten(), L.Dense(2)])
+
+    theirs, ours = seq_model(tf.keras), seq_model(cn.tf.keras)
+    _same_weights(theirs, ours, tmp_path)
+    np.testing.assert_allclose(ours.predict(seq, verbose=0), theirs.predict(seq, verbose=0), rtol=1e-4, atol=1e-5)
+
+    ids = rng.integers(0, 20, (5, 7))
+
+    def text_model(K):
+        L = K.layers
+        return K.Sequential([K.Input((7,)), L.Embedding(20, 4), L.GlobalAveragePooling1D(), L.Dense(1)])
+
+    theirs, ours = text_model(tf.keras), text_model(cn.tf.keras)
+    _same_weights(theirs, ours, tmp_path)
+    np.testing.assert_allclose(ours.predict(ids, verbose=0), theirs.predict(ids, verbose=0), rtol=1e-5, atol=1e-6)
+
+
+def test_batch_normalization_training_step_matches_tf_keras(tmp_path):
+    """One fit step with BatchNormalization: the moving statistics (momentum 0.99, biased
+    variance) and the loss agree with tf.keras's."""
+    rng = np.random.default_rng(2)
+    x = (rng.standard_normal((32, 5)) * 2 + 1).astype(np.float32)
+    y = rng.standard_normal((32, 1)).astype(np.float32)
+
+    def model(K):
+        m = K.Sequential([K.Input((5,)), K.layers.Dense(4), K.layers.BatchNormalization(), K.layers.Dense(1)])
+        m.compile(optimizer=K.optimizers.SGD(0.1), loss="mse")
+        return m
+
+    theirs, ours = model(tf.keras), model(cn.tf.keras)
+    _same_weights(theirs, ours, tmp_path)
+    h_t = theirs.fit(x, y, batch_size=32, epochs=1, verbose=0, shuffle=False)
+    h_o = ours.fit(x, y, batch_size=32, epochs=1, verbose=0, shuffle=False)
+    assert h_o.history["loss"][0] == pytest.approx(h_t.history["loss"][0], rel=1e-5)
+    for (name, w), t in zip(ours.weights, theirs.get_weights()):
+        np.testing.assert_allclose(w.numpy(), t, rtol=1e-4, atol=1e-6, err_msg=name)
+
+
 TF_DTYPES = ["uint8", "int16", "int32", "int64", "float16", "bfloat16", "float32", "float64"]
 
 

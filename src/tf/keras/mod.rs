@@ -29,6 +29,11 @@
 //! | --- | --- |
 //! | `Sequential([...])`, `.add(layer)` | [`Sequential::new`], [`Sequential::add`] |
 //! | `layers.Dense(units, activation, input_shape)`, `Dropout(rate)`, `Flatten()` | [`layers`] |
+//! | `Conv1D`, `Conv2D`, `MaxPooling1D/2D`, `AveragePooling1D/2D`, `GlobalAveragePooling1D/2D` | [`layers::Conv`], [`layers::Pooling`], [`layers::GlobalAveragePooling`] (channels-last) |
+//! | `BatchNormalization`, `LayerNormalization`, `Embedding`, `Reshape`, `Activation` | [`layers`] |
+//! | `fit(..., callbacks=[...])`: `EarlyStopping`, `ReduceLROnPlateau`, `LearningRateScheduler`, `ModelCheckpoint` | [`Sequential::fit_with`], [`crate::train::callbacks`] |
+//! | `fit(sample_weight=..., class_weight=...)` | [`FitOptions::sample_weight`], [`FitOptions::class_weight`] |
+//! | `model.save(path)`, `keras.models.load_model(path)` | [`Sequential::save`], [`Sequential::load`] (one safetensors file) |
 //! | `compile(optimizer, loss, metrics)` | [`Sequential::compile`]: names or [`Optimizer`] / [`Loss`] / [`Metric`] values |
 //! | `fit(x, y, epochs, batch_size, shuffle, validation_split, validation_data, verbose)` | [`Sequential::fit`] with [`FitOptions`] |
 //! | `fit(dataset)` | [`Sequential::fit_dataset`] |
@@ -58,10 +63,12 @@
 //! on the engine's [`crate::train::linear`] (one op per layer, ReLU fused, a closed-form
 //! backward that computes no gradient for the data batch).
 //!
-//! **Not ported** (yet): other layers (Conv, BatchNormalization, ...), callbacks, sample and
-//! class weights, `from_logits` losses, learning-rate schedules (use
-//! [`Sequential::set_learning_rate`] between fits), saving whole models (weights only), and
-//! Dense on inputs of rank > 2 (add a [`Flatten`](layers::Flatten)).
+//! **Not ported** (yet): `from_logits` losses, the functional API (only `Sequential`),
+//! channels-first data and `groups` in the Keras layers (`cn.torch.nn.Conv2d` has both), the
+//! optimizer's state in saved models, `RMSprop`, and Dense on inputs of rank > 2 (add a
+//! [`Flatten`](layers::Flatten)). The image layers' kernels are the engine's CPU ops
+//! ([`crate::train::conv`]); on CUDA a model with Conv or pooling layers is refused with an error
+//! that says so.
 
 /// `TryFrom<&str>` through the type's `FromStr`, so `compile` and the builders take a Keras
 /// name or the typed value alike.

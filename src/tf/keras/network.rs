@@ -91,18 +91,29 @@ pub(crate) type PassWeights = Vec<Vec<Tensor>>;
 /// available, or the allocator refuses a block that size) before candle tries and aborts the
 /// process. The probe reserves address space only; nothing is touched, and it is released at
 /// once.
-fn check_weight_fits(shape: &[usize], kind: &'static str, argument: &'static str, layer: &str) -> Result<()> {
+fn check_weight_fits(
+    shape: &[usize],
+    kind: &'static str,
+    argument: &'static str,
+    layer: &str,
+    fix: &'static str,
+) -> Result<()> {
     let bytes = shape.iter().try_fold(DType::F32.size_in_bytes(), |acc, &d| acc.checked_mul(d));
     let available = crate::distance::available_memory().unwrap_or(usize::MAX);
     let fits = bytes.is_some_and(|b| b <= available && Vec::<u8>::new().try_reserve_exact(b).is_ok());
     if fits {
         return Ok(());
     }
+    let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
     Err(Error::InvalidArgument {
         operation: kind,
         argument,
-        value: format!("a {shape:?} float32 weight on layer {layer}"),
-        fix: "the weight does not fit in memory: use a smaller layer",
+        value: format!(
+            "{} on layer {layer}, a ({}) float32 weight",
+            shape.last().copied().unwrap_or(0),
+            dims.join(", ")
+        ),
+        fix,
     })
 }
 
@@ -169,7 +180,13 @@ impl Network {
                             "Dense here takes rows of features, so add a Flatten layer before it",
                         ));
                     };
-                    check_weight_fits(&[fan_in, d.units], "Dense", "units", &name)?;
+                    check_weight_fits(
+                        &[fan_in, d.units],
+                        "Dense",
+                        "units",
+                        &name,
+                        "the kernel does not fit in memory: use fewer units",
+                    )?;
                     weights.push(weight(
                         "kernel",
                         glorot_uniform(&[fan_in, d.units], fan_in, d.units, rng, device)?,
@@ -232,7 +249,13 @@ impl Network {
                         2 => vec![c.kernel_size.0, c.kernel_size.1, channels, c.filters],
                         _ => vec![c.kernel_size.1, channels, c.filters],
                     };
-                    check_weight_fits(&kshape, kind_name, "filters", &name)?;
+                    check_weight_fits(
+                        &kshape,
+                        kind_name,
+                        "filters",
+                        &name,
+                        "the kernel does not fit in memory: use fewer filters",
+                    )?;
                     weights.push(weight(
                         "kernel",
                         glorot_uniform(&kshape, taps * channels, taps * c.filters, rng, device)?,
@@ -327,7 +350,13 @@ impl Network {
                     Kind::LayerNorm { epsilon: l.epsilon, scale: l.scale, center: l.center }
                 }
                 Layer::Embedding(e) => {
-                    check_weight_fits(&[e.input_dim, e.output_dim], "Embedding", "input_dim", &name)?;
+                    check_weight_fits(
+                        &[e.input_dim, e.output_dim],
+                        "Embedding",
+                        "input_dim",
+                        &name,
+                        "the table does not fit in memory: use a smaller input_dim or output_dim",
+                    )?;
                     // Keras's default: uniform in [-0.05, 0.05]
                     let n = e.input_dim * e.output_dim;
                     let values: Vec<f32> = (0..n).map(|_| (2.0 * uniform(rng) - 1.0) * 0.05).collect();
