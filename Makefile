@@ -101,7 +101,7 @@ interop-test: wheel venv-interop
 	cd bindings/python && CANDLE_NUMPY_INTEROP_LANE=1 ../../$(VENV_INTEROP)/bin/python -m pytest -q tests/test_exit.py
 	# torch and TensorFlow each in their own process: together, tensorflow-cpu 2.21 and
 	# torch 2.15 abort in torch.optim (both register LLVM's command-line options), without us
-	cd bindings/python && ../../$(VENV_INTEROP)/bin/python -m pytest -q tests_interop/test_torch_interop.py tests_interop/test_dataloader_vs_torch.py
+	cd bindings/python && ../../$(VENV_INTEROP)/bin/python -m pytest -q tests_interop/test_torch_interop.py tests_interop/test_torch_layers_interop.py tests_interop/test_dataloader_vs_torch.py
 	# PyTorch's own tests (numpy interop, DLPack CPU, DataLoader CPU), ported, against torch and
 	# cn.torch; what cn.torch still fails is listed in tests_interop/upstream/known_gaps.py
 	cd bindings/python && ../../$(VENV_INTEROP)/bin/python -m pytest -q -p no:cacheprovider tests_interop/upstream

@@ -75,6 +75,17 @@ impl Padding {
     }
 }
 
+impl std::fmt::Display for Padding {
+    /// `(top, bottom, left, right) = (1, 1, 2, 2)`, as error messages show it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "(top, bottom, left, right) = ({}, {}, {}, {})",
+            self.top, self.bottom, self.left, self.right
+        )
+    }
+}
+
 /// The geometry of a 2-d convolution or pooling window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Window {
@@ -118,7 +129,7 @@ impl Window {
             _ => Err(Error::ShapeMismatch {
                 operation,
                 detail: format!(
-                    "the input's spatial size ({h}, {w}) with padding {p:?} is smaller than the \
+                    "the input's spatial size ({h}, {w}) with padding {p} is smaller than the \
                      kernel {:?} at dilation {:?}; use a smaller kernel, padding, or larger inputs",
                     self.kernel, self.dilation
                 ),
@@ -515,7 +526,14 @@ fn candle_conv2d(
         return Err(Error::InvalidArgument {
             operation: "conv2d",
             argument: "device",
-            value: format!("{:?} with {spec:?}", x.device().location()),
+            value: format!(
+                "{:?} with stride {:?}, dilation {:?}, padding {}, {:?}",
+                x.device().location(),
+                spec.stride,
+                spec.dilation,
+                spec.padding,
+                spec.format
+            ),
             fix: "off the CPU, convolutions run on candle's conv2d, which takes channels-first \
                   inputs with one stride, one dilation and the same padding on every side; move \
                   the model to the CPU for other arguments",
@@ -616,7 +634,7 @@ pub fn pool2d(x: &Tensor, kind: PoolKind, window: &Window, format: DataFormat) -
         return Err(Error::InvalidArgument {
             operation: "pool2d",
             argument: "padding",
-            value: format!("{p:?} for a window of {:?}", window.kernel),
+            value: format!("{p} for a window of {:?}", window.kernel),
             fix: "pad each side by at most half the window (as torch requires)",
         });
     }
@@ -628,7 +646,14 @@ pub fn pool2d(x: &Tensor, kind: PoolKind, window: &Window, format: DataFormat) -
             return Err(Error::InvalidArgument {
                 operation: "pool2d",
                 argument: "device",
-                value: format!("{:?} with {window:?}", x.device().location()),
+                value: format!(
+                    "{:?} with a {:?} window, stride {:?}, dilation {:?}, padding {}",
+                    x.device().location(),
+                    window.kernel,
+                    window.stride,
+                    window.dilation,
+                    window.padding
+                ),
                 fix: "off the CPU, pooling runs on candle's, which takes channels-first inputs with \
                       non-overlapping unpadded windows; move the model to the CPU for other windows",
             });

@@ -151,11 +151,18 @@ class Module:
             yield b
 
     def _state_items(self):
-        yield from self.named_parameters()
+        # torch's order: module by module (depth first), each module's parameters, then its
+        # persistent buffers; a parameter shared by two modules appears once
+        seen = set()
         for name, mod in self.named_modules():
+            prefix = f"{name}." if name else ""
+            for pname, p in mod._parameters.items():
+                if id(p) not in seen:
+                    seen.add(id(p))
+                    yield prefix + pname, p
             for bname, b in mod._buffers.items():
                 if b is not None and bname not in mod._non_persistent:
-                    yield (f"{name}.{bname}" if name else bname), b
+                    yield prefix + bname, b
 
     def named_modules(self, prefix=""):
         """``(name, module)`` pairs: this module (named ``prefix``) and then every submodule,

@@ -288,6 +288,11 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     normalise and the running estimates (when given) are updated in place with the unbiased
     variance; otherwise the running estimates normalise."""
     _check_float(input, "batch_norm")
+    if not training and (running_mean is None or running_var is None):
+        raise ValueError(
+            "batch_norm: running_mean and running_var are needed when training=False (they are what "
+            "inference normalises with); pass them, or training=True for batch statistics"
+        )
     if input.ndim < 2:
         raise ValueError(f"batch_norm expects an input of at least 2 dimensions (N, C, ...), got shape {tuple(input.shape)}")
     return _native.batch_norm(input, weight, bias, running_mean, running_var, bool(training),
