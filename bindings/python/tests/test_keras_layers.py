@@ -214,6 +214,18 @@ def test_python_callbacks_are_called_in_order_and_can_add_logs_and_stop():
     small_model().fit(x, y, epochs=1, batch_size=100, verbose=0, callbacks=[b])
     assert b.seen == [(0, True), (1, True), (2, True), (3, True)]
 
+    class OldName(keras.callbacks.Callback):  # Keras's older hook name still works
+        def __init__(self):
+            super().__init__()
+            self.batches = []
+
+        def on_batch_end(self, batch, logs=None):
+            self.batches.append(batch)
+
+    o = OldName()
+    small_model().fit(x, y, epochs=1, batch_size=200, verbose=0, callbacks=[o])
+    assert o.batches == [0, 1]
+
 
 def test_a_callbacks_exception_propagates_unchanged():
     class Boom(keras.callbacks.Callback):

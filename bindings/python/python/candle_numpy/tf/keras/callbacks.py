@@ -3,8 +3,9 @@
 The built-ins are the engine's (``candle_numpy::train::callbacks``), with Keras 3's semantics
 and defaults: ``EarlyStopping``, ``ReduceLROnPlateau``, ``LearningRateScheduler``,
 ``ModelCheckpoint`` (safetensors files). Subclass ``Callback`` for your own: ``fit`` calls its
-``on_train_begin``, ``on_epoch_begin``, ``on_train_batch_end`` (only when overridden: the
-batch's running loss and metrics are then computed every step), ``on_epoch_end`` (entries added
+``on_train_begin``, ``on_epoch_begin``, ``on_train_batch_end`` (or its older name
+``on_batch_end``; only when overridden: the batch's running loss and metrics are then computed
+every step), ``on_epoch_end`` (entries added
 to ``logs`` go into the History) and ``on_train_end``; setting ``self.model.stop_training =
 True`` stops after the current epoch. During ``fit`` the model's own methods (``predict``,
 ``get_weights``, ...) are busy and raise ``RuntimeError``; read what you need from ``logs``.
@@ -37,10 +38,15 @@ class Callback:
         pass
 
     def on_train_batch_end(self, batch, logs=None):
-        pass
+        self.on_batch_end(batch, logs=logs)
+
+    def on_batch_end(self, batch, logs=None):
+        """Keras's older name of ``on_train_batch_end`` (which calls it)."""
 
     def _spec(self):
-        overrides = type(self).on_train_batch_end is not Callback.on_train_batch_end
+        cls = type(self)
+        overrides = (cls.on_train_batch_end is not Callback.on_train_batch_end
+                     or cls.on_batch_end is not Callback.on_batch_end)
         return ("Callback", _json.dumps({"on_train_batch_end": overrides}), self)
 
 
