@@ -206,18 +206,23 @@ fn for_each_block<T: Send>(dst: &mut [T], block: usize, f: impl Fn(usize, &mut [
     }
 }
 
-/// The gradient of an image tensor, built in channels-last memory order `(N, H, W, C)` and
-/// returned with the dims of `format` (a permuted view for channels-first).
+/// An `(N, H, W, C)` tensor with the dims of `format`: itself, or a channels-first permuted
+/// view (the engine's image ops compute in channels-last memory order).
+fn with_dims_of(t: Tensor, format: DataFormat) -> candle_core::Result<Tensor> {
+    match format {
+        DataFormat::ChannelsLast => Ok(t),
+        DataFormat::ChannelsFirst => t.permute((0, 3, 1, 2)),
+    }
+}
+
+/// The gradient of an image tensor from its values in channels-last memory order, with the
+/// dims of `format`.
 fn image_grad<T: WithDType>(
     dx: Vec<T>,
     [n, c, h, w]: [usize; 4],
     format: DataFormat,
 ) -> candle_core::Result<Tensor> {
-    let t = Tensor::from_vec(dx, (n, h, w, c), &candle_core::Device::Cpu)?;
-    match format {
-        DataFormat::ChannelsLast => Ok(t),
-        DataFormat::ChannelsFirst => t.permute((0, 3, 1, 2)),
-    }
+    with_dims_of(Tensor::from_vec(dx, (n, h, w, c), &candle_core::Device::Cpu)?, format)
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -470,42 +475,31 @@ pub fn conv2d(
     }
     let w = crate::dtype::cast(w, x.dtype())?;
     let b = b.map(|b| crate::dtype::cast(b, x.dtype())).transpose()?;
-    let (channel_axis, out_axis) = match spec.format {
-        DataFormat::ChannelsFirst => (1, 0),
-        DataFormat::ChannelsLast => (3, 3),
+    // the weight with im2col's column order (kh, kw, c) on its input side, and the axis that
+    // splits it by group: torch's (out, C, kh, kw) viewed as (out, kh, kw, C); Keras's kernel
+    // (kh, kw, C, out) as it is
+    let (w, channel_axis, out_axis, layout) = match spec.format {
+        DataFormat::ChannelsFirst => (w.permute((0, 2, 3, 1))?, 1, 0, WeightLayout::OutIn),
+        DataFormat::ChannelsLast => (w, 3, 3, WeightLayout::InOut),
     };
     let og = o / g;
     let mut parts = Vec::with_capacity(g);
     for gi in 0..g {
         let xg = if g == 1 { x.clone() } else { x.narrow(channel_axis, gi * cg, cg)? };
         let wg = if g == 1 { w.clone() } else { w.narrow(out_axis, gi * og, og)? };
+        let wg = match layout {
+            WeightLayout::OutIn => wg.reshape((og, kh * kw * cg))?,
+            WeightLayout::InOut => wg.reshape((kh * kw * cg, og))?,
+        };
         let bg = match &b {
             Some(b) if g > 1 => Some(b.narrow(0, gi * og, og)?),
             other => other.clone(),
         };
         let cols = im2col(&xg, &window, spec.format)?;
-        let y = match spec.format {
-            DataFormat::ChannelsFirst => {
-                // (out, C, kh, kw) -> (out, kh, kw, C): im2col's column order
-                let wg = wg.permute((0, 2, 3, 1))?.reshape((og, kh * kw * cg))?;
-                linear::linear(&cols, &wg, bg.as_ref(), WeightLayout::OutIn, act)?
-            }
-            DataFormat::ChannelsLast => linear::linear(
-                &cols,
-                &wg.reshape((kh * kw * cg, og))?,
-                bg.as_ref(),
-                WeightLayout::InOut,
-                act,
-            )?,
-        };
-        parts.push(y);
+        parts.push(linear::linear(&cols, &wg, bg.as_ref(), layout, act)?);
     }
     let y = if g == 1 { parts.pop().expect("one group") } else { Tensor::cat(&parts, 1)? };
-    let y = y.reshape((n, oh, ow, o))?;
-    Ok(match spec.format {
-        DataFormat::ChannelsLast => y,
-        DataFormat::ChannelsFirst => y.permute((0, 3, 1, 2))?,
-    })
+    Ok(with_dims_of(y.reshape((n, oh, ow, o))?, spec.format)?)
 }
 
 /// candle's own `conv2d`, for devices other than the CPU, where the arguments allow it.
@@ -578,18 +572,28 @@ pub fn conv1d(
     let spec2 = ConvSpec {
         stride: (1, spec.stride.1),
         dilation: (1, spec.dilation.1),
-        padding: Padding { top: 0, bottom: 0, ..spec.padding },
+        padding: row(spec.padding),
         ..*spec
     };
-    let (x4, w4) = match spec.format {
-        DataFormat::ChannelsFirst => (x.unsqueeze(2)?, w.unsqueeze(2)?),
-        DataFormat::ChannelsLast => (x.unsqueeze(1)?, w.unsqueeze(0)?),
+    let axis = sequence_axis(spec.format);
+    let w4 = match spec.format {
+        DataFormat::ChannelsFirst => w.unsqueeze(2)?,
+        DataFormat::ChannelsLast => w.unsqueeze(0)?,
     };
-    let y = conv2d(&x4, &w4, b, &spec2, act)?;
-    Ok(match spec.format {
-        DataFormat::ChannelsFirst => y.squeeze(2)?,
-        DataFormat::ChannelsLast => y.squeeze(1)?,
-    })
+    Ok(conv2d(&x.unsqueeze(axis)?, &w4, b, &spec2, act)?.squeeze(axis)?)
+}
+
+/// The axis a sequence `(N, C, L)` / `(N, L, C)` gains to become a one-row image.
+fn sequence_axis(format: DataFormat) -> usize {
+    match format {
+        DataFormat::ChannelsFirst => 2,
+        DataFormat::ChannelsLast => 1,
+    }
+}
+
+/// The left and right padding of `p` alone (a sequence is one row: nothing above or below).
+fn row(p: Padding) -> Padding {
+    Padding { top: 0, bottom: 0, ..p }
 }
 
 /// What a pooling window computes.
@@ -667,11 +671,27 @@ pub fn pool2d(x: &Tensor, kind: PoolKind, window: &Window, format: DataFormat) -
         let y = pool2d(&x.to_dtype(DType::F32)?, kind, window, format)?;
         return Ok(y.to_dtype(x.dtype())?);
     }
-    let y = x.apply_op1(Pool { kind, window: *window, format })?;
-    Ok(match format {
-        DataFormat::ChannelsLast => y,
-        DataFormat::ChannelsFirst => y.permute((0, 3, 1, 2))?,
-    })
+    Ok(with_dims_of(x.apply_op1(Pool { kind, window: *window, format })?, format)?)
+}
+
+/// 1-d pooling of a sequence `(N, C, L)` (channels-first) or `(N, L, C)` (channels-last) as
+/// [`pool2d`] over a height of 1: the second components of `window`'s kernel, stride and
+/// dilation and its left/right padding apply, the first are ignored (as [`conv1d`]'s).
+pub fn pool1d(x: &Tensor, kind: PoolKind, window: &Window, format: DataFormat) -> Result<Tensor> {
+    if x.rank() != 3 {
+        return Err(Error::ShapeMismatch {
+            operation: "pool1d",
+            detail: format!("expects a rank-3 input (a batch of sequences), got shape {:?}", x.dims()),
+        });
+    }
+    let w1 = Window {
+        kernel: (1, window.kernel.1),
+        stride: (1, window.stride.1),
+        dilation: (1, window.dilation.1),
+        padding: row(window.padding),
+    };
+    let axis = sequence_axis(format);
+    Ok(pool2d(&x.unsqueeze(axis)?, kind, &w1, format)?.squeeze(axis)?)
 }
 
 #[derive(Debug, Clone, Copy)]

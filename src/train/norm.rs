@@ -141,11 +141,28 @@ pub fn batch_norm(
     Ok(BatchNormOutput { y, batch })
 }
 
-/// Fold a training batch's statistics into running estimates, in place:
-/// `running = (1 - new_weight) * running + new_weight * batch` for the mean and the variance,
-/// the variance made unbiased first (`* n / (n - 1)`) when `unbiased` (torch) or kept biased
+/// The running estimates after a training batch:
+/// `(1 - new_weight) * running + new_weight * batch` for the mean and the variance, the
+/// variance made unbiased first (`* n / (n - 1)`) when `unbiased` (torch) or kept biased
 /// (Keras). torch's `momentum=0.1` is `new_weight = 0.1`; Keras's `momentum=0.99` is
-/// `new_weight = 0.01`.
+/// `new_weight = 0.01`. Returns the new `(mean, variance)` in the running tensors' dtype.
+pub fn running_statistics(
+    running_mean: &Tensor,
+    running_var: &Tensor,
+    batch: &(Tensor, Tensor, usize),
+    new_weight: f64,
+    unbiased: bool,
+) -> Result<(Tensor, Tensor)> {
+    let (mean, var, n) = batch;
+    let var = if unbiased && *n > 1 { var.affine(*n as f64 / (*n - 1) as f64, 0.0)? } else { var.clone() };
+    let fold = |running: &Tensor, value: &Tensor| -> Result<Tensor> {
+        let value = crate::dtype::cast(value, running.dtype())?;
+        Ok((running.affine(1.0 - new_weight, 0.0)? + value.affine(new_weight, 0.0)?)?)
+    };
+    Ok((fold(running_mean, mean)?, fold(running_var, &var)?))
+}
+
+/// [`running_statistics`] written into the running variables.
 pub fn update_running(
     running_mean: &Var,
     running_var: &Var,
@@ -153,13 +170,9 @@ pub fn update_running(
     new_weight: f64,
     unbiased: bool,
 ) -> Result<()> {
-    let (mean, var, n) = batch;
-    let var = if unbiased && *n > 1 { var.affine(*n as f64 / (*n - 1) as f64, 0.0)? } else { var.clone() };
-    for (running, value) in [(running_mean, mean), (running_var, &var)] {
-        let value = crate::dtype::cast(value, running.dtype())?;
-        let next = (running.as_tensor().affine(1.0 - new_weight, 0.0)? + value.affine(new_weight, 0.0)?)?;
-        running.set(&next)?;
-    }
+    let (mean, var) = running_statistics(running_mean, running_var, batch, new_weight, unbiased)?;
+    running_mean.set(&mean)?;
+    running_var.set(&var)?;
     Ok(())
 }
 

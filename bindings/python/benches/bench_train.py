@@ -284,73 +284,53 @@ def run_seed(quick):
                 print(f"  cn keras fit vs {peer}: {med[peer] / med['cn keras fit']:.2f}x faster")
 
 
-def run_mlp(quick):
-    n, rounds = (4000, 2) if quick else (20_000, 3)
-    X, y, Xt, yt = data_mlp(n)
-    for bs in (32, 128, 512):
-        cases = {
-            "cn keras fit": cn_keras(X, y, bs, "mlp", 1),
-            "cn.torch loop": torch_style_loop(cn.torch, X, y, bs, "mlp", 1),
-        }
-        if torch is not None:
-            cases["torch loop"] = torch_style_loop(torch, X, y, bs, "mlp", 1)
-        worker = TfKeras(n, bs, "mlp", 1) if HAVE_TF else None
-        if worker is not None:
-            cases["tf.keras fit"] = worker
-        med = compare(cases, rounds, warmup=True)
-        acc = {k: f.accuracy(Xt, yt) for k, f in cases.items()}
-        if worker is not None:
-            worker.close()
-        print(
-            f"MLP 784-256-256-10, {n} samples, batch {bs}: ms per epoch, medians of {rounds} rounds; "
-            f"test accuracy on {MLP_TEST} held-out samples after {rounds + 1} epochs"
-        )
-        base = med.get("torch loop")
-        for k, v in med.items():
-            ratio = f"  {v / base:.2f}x torch's time" if base else ""
-            print(f"  {k:14s} {v * 1e3:9.1f} ms{ratio}  accuracy {acc[k]:.3f}")
-    steps = 30 if quick else 100
-    print(f"MLP per-phase breakdown (ms per step, medians of {steps} steps on one batch)")
-    for bs in (32, 128, 512):
-        libs = [("cn.torch", cn.torch)] + ([("torch", torch)] if torch is not None else [])
-        for name, lib in libs:
-            ph = phases(lib, X, y, bs, steps=steps)
-            cells = "  ".join(f"{k} {v:6.3f}" for k, v in ph.items())
-            print(f"  batch {bs:3d} {name:9s} {cells}  total {sum(ph.values()):6.3f}")
-
-
-def run_cnn(quick):
-    rounds = 3 if quick else 7
-    X, y, Xt, yt = data_cnn()
-    bs = 32
+def epoch_race(kind, X, y, Xt, yt, bs, rounds, title):
+    """One epoch per round of each contender on ``kind`` (after a warm-up epoch), interleaved;
+    prints ms per epoch, the ratio to torch's loop and each one's held-out accuracy."""
     cases = {
-        "cn keras fit": cn_keras(X, y, bs, "cnn", 1),
-        "cn.torch loop": torch_style_loop(cn.torch, X, y, bs, "cnn", 1),
+        "cn keras fit": cn_keras(X, y, bs, kind, 1),
+        "cn.torch loop": torch_style_loop(cn.torch, X, y, bs, kind, 1),
     }
     if torch is not None:
-        cases["torch loop"] = torch_style_loop(torch, X, y, bs, "cnn", 1)
-    worker = TfKeras(len(X), bs, "cnn", 1) if HAVE_TF else None
+        cases["torch loop"] = torch_style_loop(torch, X, y, bs, kind, 1)
+    worker = TfKeras(len(X), bs, kind, 1) if HAVE_TF else None
     if worker is not None:
         cases["tf.keras fit"] = worker
     med = compare(cases, rounds, warmup=True)
     acc = {k: f.accuracy(Xt, yt) for k, f in cases.items()}
     if worker is not None:
         worker.close()
-    print(
-        f"digits CNN, {len(X)} images 8x8, batch {bs}: ms per epoch, medians of {rounds} rounds; test "
-        f"accuracy on {len(Xt)} held-out images after {rounds + 1} epochs"
-    )
+    print(f"{title}: ms per epoch, medians of {rounds} rounds; test accuracy on {len(Xt)} held-out "
+          f"samples after {rounds + 1} epochs")
     base = med.get("torch loop")
     for k, v in med.items():
         ratio = f"  {v / base:.2f}x torch's time" if base else ""
         print(f"  {k:14s} {v * 1e3:9.1f} ms{ratio}  accuracy {acc[k]:.3f}")
-    steps = 30 if quick else 100
-    print(f"CNN per-phase breakdown (ms per step, medians of {steps} steps on one batch of {bs})")
+
+
+def phase_table(kind, X, y, batch_sizes, steps, title):
+    """The per-phase breakdown of the torch-style loops (cn.torch, and torch when installed)."""
+    print(f"{title} per-phase breakdown (ms per step, medians of {steps} steps on one batch)")
     libs = [("cn.torch", cn.torch)] + ([("torch", torch)] if torch is not None else [])
-    for name, lib in libs:
-        ph = phases(lib, X, y, bs, steps=steps, kind="cnn")
-        cells = "  ".join(f"{k} {v:6.3f}" for k, v in ph.items())
-        print(f"  batch {bs:3d} {name:9s} {cells}  total {sum(ph.values()):6.3f}")
+    for bs in batch_sizes:
+        for name, lib in libs:
+            ph = phases(lib, X, y, bs, steps=steps, kind=kind)
+            cells = "  ".join(f"{k} {v:6.3f}" for k, v in ph.items())
+            print(f"  batch {bs:3d} {name:9s} {cells}  total {sum(ph.values()):6.3f}")
+
+
+def run_mlp(quick):
+    n, rounds = (4000, 2) if quick else (20_000, 3)
+    X, y, Xt, yt = data_mlp(n)
+    for bs in (32, 128, 512):
+        epoch_race("mlp", X, y, Xt, yt, bs, rounds, f"MLP 784-256-256-10, {n} samples, batch {bs}")
+    phase_table("mlp", X, y, (32, 128, 512), 30 if quick else 100, "MLP")
+
+
+def run_cnn(quick):
+    X, y, Xt, yt = data_cnn()
+    epoch_race("cnn", X, y, Xt, yt, 32, 3 if quick else 7, f"digits CNN, {len(X)} images 8x8, batch 32")
+    phase_table("cnn", X, y, (32,), 30 if quick else 100, "CNN")
 
 
 def main():

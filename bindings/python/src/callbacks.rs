@@ -84,7 +84,7 @@ pub fn build(
             }
             "ReduceLROnPlateau" => {
                 let mut r = ReduceLROnPlateau::new(monitor, f("factor", 0.1), n("patience", 10))
-                    .map_err(|e| PyValueError::new_err(e.render(candle_numpy::error::Language::Python)))?;
+                    .map_err(|e| candle_numpy::python::to_pyerr(py, e))?;
                 r.mode = mode(&c)?;
                 r.min_delta = f("min_delta", 1e-4);
                 r.cooldown = n("cooldown", 0);

@@ -29,12 +29,7 @@ fn layer(spec: &Bound<'_, PyTuple>) -> PyResult<Layer> {
     let (class, config): (String, String) = spec.extract()?;
     let config: serde_json::Value = serde_json::from_str(&config)
         .map_err(|e| PyValueError::new_err(format!("layer config for {class}: {e}")))?;
-    Layer::from_config(&class, &config).map_err(|e| match e {
-        candle_numpy::Error::InvalidArgument { .. } => {
-            PyValueError::new_err(e.render(candle_numpy::error::Language::Python))
-        }
-        other => err(spec.py(), other),
-    })
+    Layer::from_config(&class, &config).map_err(|e| err(spec.py(), e))
 }
 
 /// An optimizer from a name or `(kind, learning_rate, beta_1, beta_2, epsilon, weight_decay,

@@ -22,7 +22,8 @@ fn format(channels_last: bool) -> DataFormat {
     }
 }
 
-fn activation(name: Option<&str>) -> PyResult<Activation> {
+/// A fused activation by name: `None` or `"relu"` (also `_native.linear`'s).
+pub(crate) fn activation(name: Option<&str>) -> PyResult<Activation> {
     match name {
         None => Ok(Activation::Identity),
         Some("relu") => Ok(Activation::Relu),
@@ -102,15 +103,7 @@ pub fn pool2d(
     let x = input.inner.clone();
     let out = detach(py, move || -> candle_numpy::Result<Tensor> {
         if x.rank() == 3 {
-            // (N, C, L) -> (N, C, 1, L); (N, L, C) -> (N, 1, L, C)
-            let axis = if channels_last { 1 } else { 2 };
-            let w1 = Window {
-                kernel: (1, window.kernel.1),
-                stride: (1, window.stride.1),
-                dilation: (1, window.dilation.1),
-                padding: Padding { top: 0, bottom: 0, ..window.padding },
-            };
-            return Ok(engine::pool2d(&x.unsqueeze(axis)?, kind, &w1, fmt)?.squeeze(axis)?);
+            return engine::pool1d(&x, kind, &window, fmt);
         }
         engine::pool2d(&x, kind, &window, fmt)
     })
@@ -166,14 +159,10 @@ pub fn batch_norm(
             _ => Statistics::Batch,
         };
         let out = norm::batch_norm(&x, axis, g.as_ref(), b.as_ref(), eps, stats)?;
-        if let (Some((rm, rv)), Some((mean, var, n))) = (&running, &out.batch) {
-            let var =
-                if unbiased && *n > 1 { var.affine(*n as f64 / (*n - 1) as f64, 0.0)? } else { var.clone() };
-            for (running, batch) in [(rm, mean), (rv, &var)] {
-                let batch = candle_numpy::dtype::cast(batch, running.dtype())?;
-                let next = (running.affine(1.0 - momentum, 0.0)? + batch.affine(momentum, 0.0)?)?;
-                candle_numpy::inplace::assign(running, &next)?;
-            }
+        if let (Some((rm, rv)), Some(batch)) = (&running, &out.batch) {
+            let (mean, var) = norm::running_statistics(rm, rv, batch, momentum, unbiased)?;
+            candle_numpy::inplace::assign(rm, &mean)?;
+            candle_numpy::inplace::assign(rv, &var)?;
         }
         Ok(out.y)
     })

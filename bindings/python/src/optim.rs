@@ -205,16 +205,8 @@ pub fn linear(
     bias: Option<PyRef<'_, PyTensor>>,
     activation: Option<&str>,
 ) -> PyResult<PyTensor> {
-    use candle_numpy::train::linear::{linear, Activation, WeightLayout};
-    let act = match activation {
-        None => Activation::Identity,
-        Some("relu") => Activation::Relu,
-        Some(other) => {
-            return Err(PyValueError::new_err(format!(
-                "linear: unknown activation {other:?}; use None or \"relu\""
-            )))
-        }
-    };
+    use candle_numpy::train::linear::{linear, WeightLayout};
+    let act = crate::layers::activation(activation)?;
     let x = input.inner.clone();
     let (w, b) = (weight.inner.clone(), bias.map(|b| b.inner.clone()));
     let out = detach(py, move || {

@@ -10,6 +10,7 @@
 //! ([`crate::train::conv`], [`crate::train::norm`]), shared with `cn.torch.nn`.
 
 use crate::error::{Error, Result};
+use crate::train::conv::Padding;
 
 use super::activation::Activation;
 
@@ -150,6 +151,21 @@ impl std::str::FromStr for PaddingMode {
 }
 
 impl PaddingMode {
+    /// The zero padding of a window over an input of `(h, w)`: none for `"valid"`, TF's split
+    /// for `"same"` ([`Padding::same`]).
+    pub fn resolve(
+        self,
+        input: (usize, usize),
+        kernel: (usize, usize),
+        stride: (usize, usize),
+        dilation: (usize, usize),
+    ) -> Padding {
+        match self {
+            PaddingMode::Valid => Padding::default(),
+            PaddingMode::Same => Padding::same(input, kernel, stride, dilation),
+        }
+    }
+
     /// The Keras spelling.
     pub fn name(&self) -> &'static str {
         match self {
@@ -391,28 +407,19 @@ impl Layer {
         }
     }
 
-    /// Keras's default layer name stem ("dense", "conv2d", "max_pooling2d", ...).
-    pub fn base_name(&self) -> &'static str {
-        match self {
-            Layer::Dense(_) => "dense",
-            Layer::Dropout(_) => "dropout",
-            Layer::Flatten(_) => "flatten",
-            Layer::Conv(c) if c.rank == 1 => "conv1d",
-            Layer::Conv(_) => "conv2d",
-            Layer::Pooling(p) => match (p.mode, p.rank) {
-                (PoolMode::Max, 1) => "max_pooling1d",
-                (PoolMode::Max, _) => "max_pooling2d",
-                (PoolMode::Average, 1) => "average_pooling1d",
-                (PoolMode::Average, _) => "average_pooling2d",
-            },
-            Layer::GlobalAveragePooling(g) if g.rank == 1 => "global_average_pooling1d",
-            Layer::GlobalAveragePooling(_) => "global_average_pooling2d",
-            Layer::BatchNormalization(_) => "batch_normalization",
-            Layer::LayerNormalization(_) => "layer_normalization",
-            Layer::Embedding(_) => "embedding",
-            Layer::Reshape(_) => "reshape",
-            Layer::Activation(_) => "activation",
+    /// Keras's default layer name stem: the class name in snake case ("dense", "conv2d",
+    /// "max_pooling2d", "batch_normalization", ...), as Keras derives it.
+    pub fn base_name(&self) -> String {
+        let mut out = String::new();
+        let mut prev_lower = false;
+        for ch in self.kind().chars() {
+            if ch.is_ascii_uppercase() && prev_lower {
+                out.push('_');
+            }
+            prev_lower = ch.is_ascii_lowercase();
+            out.push(ch.to_ascii_lowercase());
         }
+        out
     }
 
     /// The `input_shape` given to this layer, if any.

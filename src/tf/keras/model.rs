@@ -508,7 +508,8 @@ impl Sequential {
         if let Some(c) = config["compile"].as_object() {
             let optimizer = Optimizer::from_config(&c["optimizer"])?;
             let loss: Loss = c["loss"].as_str().unwrap_or_default().parse()?;
-            let metrics: Vec<String> = serde_json::from_value(c["metrics"].clone()).unwrap_or_default();
+            let metrics: Vec<String> = serde_json::from_value(c["metrics"].clone())
+                .map_err(|e| bad(format!("the architecture's compile metrics: {e}")))?;
             let metrics: Vec<&str> = metrics.iter().map(String::as_str).collect();
             model.compile(optimizer, loss, &metrics)?;
         }
@@ -783,25 +784,25 @@ impl Sequential {
         self.run(&compiled, opts, params, validation.as_ref(), Epochs::Loader(&loader), callbacks)
     }
 
+    /// Sample weights checked (one per sample: `(n,)` or `(n, 1)`) and made `(n,)` f32 on the
+    /// model's device.
+    fn prepare_weights(&self, w: &Tensor, n: usize, operation: &'static str) -> Result<Tensor> {
+        if w.dims() != [n] && w.dims() != [n, 1] {
+            return Err(Error::ShapeMismatch {
+                operation,
+                detail: format!(
+                    "sample_weight has shape {:?} for {n} samples; give one weight per sample, shape ({n},)",
+                    w.dims()
+                ),
+            });
+        }
+        Ok(crate::dtype::cast(&w.flatten_all()?.to_device(&self.device)?, DType::F32)?)
+    }
+
     /// The per-sample weights of a `fit`: `sample_weight` times the weight of each sample's
     /// class, `(n,)` f32 on the model's device; `None` when neither is given.
     fn sample_weights(&self, opts: &FitOptions, y: &Tensor, n: usize, loss: Loss) -> Result<Option<Tensor>> {
-        let given = match &opts.sample_weight {
-            None => None,
-            Some(w) => {
-                let ok = w.dims() == [n] || w.dims() == [n, 1];
-                if !ok {
-                    return Err(Error::ShapeMismatch {
-                        operation: "fit",
-                        detail: format!(
-                            "sample_weight has shape {:?}; give one weight per sample, shape ({n},)",
-                            w.dims()
-                        ),
-                    });
-                }
-                Some(crate::dtype::cast(&w.flatten_all()?.to_device(&self.device)?, DType::F32)?)
-            }
-        };
+        let given = opts.sample_weight.as_ref().map(|w| self.prepare_weights(w, n, "fit")).transpose()?;
         let by_class = match &opts.class_weight {
             None => None,
             Some(table) => {
@@ -971,23 +972,7 @@ impl Sequential {
                     false => {
                         let (x, y, w) = dataset_pair(batch?)?;
                         let n = Self::check_samples(&x, &y, "fit")?;
-                        let w = match w {
-                            Some(w) if w.dims() != [n] && w.dims() != [n, 1] => {
-                                return Err(Error::ShapeMismatch {
-                                    operation: "fit_dataset",
-                                    detail: format!(
-                                        "a batch's sample weights have shape {:?} for {n} samples; give one \
-                                         weight per sample",
-                                        w.dims()
-                                    ),
-                                })
-                            }
-                            Some(w) => Some(crate::dtype::cast(
-                                &w.flatten_all()?.to_device(&self.device)?,
-                                DType::F32,
-                            )?),
-                            None => None,
-                        };
+                        let w = w.map(|w| self.prepare_weights(&w, n, "fit_dataset")).transpose()?;
                         (self.prepare_x(&x, "fit")?, self.prepare_y(&y, compiled.loss, "fit")?, w)
                     }
                 };

@@ -5,11 +5,11 @@ use candle_core::{DType, Device, Tensor, Var};
 
 use crate::data::rng::Rng;
 use crate::error::{Error, Result};
-use crate::train::conv::{self, ConvSpec, DataFormat, Padding, PoolKind, Window};
+use crate::train::conv::{self, ConvSpec, DataFormat, PoolKind, Window};
 use crate::train::norm::{self, Statistics};
 
 use super::activation::Activation;
-use super::layers::{Layer, PaddingMode, PoolMode};
+use super::layers::{Layer, PoolMode};
 use super::small_matmul;
 use crate::train::linear::{self, WeightLayout};
 
@@ -28,6 +28,8 @@ pub(crate) struct Weight {
 pub(crate) struct BuiltLayer {
     /// Keras-style unique name: `dense`, `dense_1`, `conv2d`, ...
     pub name: String,
+    /// The Keras class name (`Dense`, `Conv2D`, ...), for `summary`.
+    pub class: &'static str,
     pub kind: Kind,
     /// In Keras's order (`kernel`, `bias`; `gamma`, `beta`, `moving_mean`, `moving_variance`).
     pub weights: Vec<Weight>,
@@ -144,6 +146,24 @@ fn shape_error(name: &str, kind: &str, shape: &[usize], wants: &str) -> Error {
     }
 }
 
+/// `(h, w, channels)` of a per-sample image shape `(h, w, c)` (`rank` 2) or sequence shape
+/// `(l, c)` (`rank` 1, as a height of 1), or `None` when the shape is neither.
+fn spatial(rank: usize, shape: &[usize]) -> Option<(usize, usize, usize)> {
+    match (rank, shape) {
+        (2, &[h, w, c]) => Some((h, w, c)),
+        (1, &[l, c]) => Some((1, l, c)),
+        _ => None,
+    }
+}
+
+/// What the image layers of `rank` take, for shape errors.
+fn samples(rank: usize) -> &'static str {
+    match rank {
+        2 => "(height, width, channels) samples: add a channel axis (x[..., None]) or a Reshape layer",
+        _ => "(steps, channels) samples: add a channel axis or a Reshape layer",
+    }
+}
+
 fn weight(name: &'static str, t: Tensor, trainable: bool) -> Result<Weight> {
     Ok(Weight { name, var: Var::from_tensor(&t)?, trainable })
 }
@@ -165,7 +185,7 @@ impl Network {
         let mut counts = std::collections::HashMap::new();
         for layer in layers {
             let base = layer.base_name();
-            let count = counts.entry(base).or_insert(0usize);
+            let count = counts.entry(base.clone()).or_insert(0usize);
             let name = if *count == 0 { base.to_string() } else { format!("{base}_{count}") };
             *count += 1;
             let kind_name = layer.kind();
@@ -202,27 +222,15 @@ impl Network {
                     Kind::Flatten
                 }
                 Layer::Conv(c) => {
-                    let (h, w, channels) = match (c.rank, shape.as_slice()) {
-                        (2, &[h, w, ch]) => (h, w, ch),
-                        (1, &[l, ch]) => (1, l, ch),
-                        _ => {
-                            return Err(shape_error(
-                                &name,
-                                kind_name,
-                                &shape,
-                                if c.rank == 2 {
-                                    "Conv2D takes (height, width, channels) samples: add a channel axis \
-                                     (x[..., None]) or a Reshape layer"
-                                } else {
-                                    "Conv1D takes (steps, channels) samples: add a channel axis or a Reshape"
-                                },
-                            ))
-                        }
-                    };
-                    let padding = match c.padding {
-                        PaddingMode::Valid => Padding::default(),
-                        PaddingMode::Same => Padding::same((h, w), c.kernel_size, c.strides, c.dilation_rate),
-                    };
+                    let (h, w, channels) = spatial(c.rank, &shape).ok_or_else(|| {
+                        shape_error(
+                            &name,
+                            kind_name,
+                            &shape,
+                            &format!("{kind_name} takes {}", samples(c.rank)),
+                        )
+                    })?;
+                    let padding = c.padding.resolve((h, w), c.kernel_size, c.strides, c.dilation_rate);
                     let spec = ConvSpec {
                         stride: c.strides,
                         dilation: c.dilation_rate,
@@ -268,26 +276,10 @@ impl Network {
                     Kind::Conv { spec, rank: c.rank, activation: c.activation }
                 }
                 Layer::Pooling(p) => {
-                    let (h, w, channels) = match (p.rank, shape.as_slice()) {
-                        (2, &[h, w, ch]) => (h, w, ch),
-                        (1, &[l, ch]) => (1, l, ch),
-                        _ => {
-                            return Err(shape_error(
-                                &name,
-                                kind_name,
-                                &shape,
-                                if p.rank == 2 {
-                                    "it takes (height, width, channels) samples"
-                                } else {
-                                    "it takes (steps, channels) samples"
-                                },
-                            ))
-                        }
-                    };
-                    let padding = match p.padding {
-                        PaddingMode::Valid => Padding::default(),
-                        PaddingMode::Same => Padding::same((h, w), p.pool_size, p.strides, (1, 1)),
-                    };
+                    let (h, w, channels) = spatial(p.rank, &shape).ok_or_else(|| {
+                        shape_error(&name, kind_name, &shape, &format!("it takes {}", samples(p.rank)))
+                    })?;
+                    let padding = p.padding.resolve((h, w), p.pool_size, p.strides, (1, 1));
                     let window = Window { kernel: p.pool_size, stride: p.strides, dilation: (1, 1), padding };
                     let (oh, ow) = window.output("build", h, w).map_err(|_| {
                         shape_error(
@@ -305,16 +297,12 @@ impl Network {
                     Kind::Pool { kind, window, rank: p.rank }
                 }
                 Layer::GlobalAveragePooling(g) => {
-                    if shape.len() != g.rank + 1 {
+                    if spatial(g.rank, &shape).is_none() {
                         return Err(shape_error(
                             &name,
                             kind_name,
                             &shape,
-                            if g.rank == 2 {
-                                "it takes (height, width, channels) samples"
-                            } else {
-                                "it takes (steps, channels) samples"
-                            },
+                            &format!("it takes {}", samples(g.rank)),
                         ));
                     }
                     shape = vec![*shape.last().expect("rank >= 2")];
@@ -386,7 +374,7 @@ impl Network {
                 }
                 Layer::Activation(a) => Kind::Activation(*a),
             };
-            built.push(BuiltLayer { name, kind, weights, output_shape: shape.clone() });
+            built.push(BuiltLayer { name, class: kind_name, kind, weights, output_shape: shape.clone() });
         }
         Ok(Network { input_shape: input_shape.to_vec(), layers: built })
     }
@@ -517,11 +505,7 @@ impl Network {
                 },
                 Kind::Flatten => h.flatten_from(1)?,
                 Kind::Pool { kind, window, rank } => match rank {
-                    1 => {
-                        let w1 =
-                            Window { kernel: (1, window.kernel.1), stride: (1, window.stride.1), ..*window };
-                        conv::pool2d(&h.unsqueeze(1)?, *kind, &w1, DataFormat::ChannelsLast)?.squeeze(1)?
-                    }
+                    1 => conv::pool1d(&h, *kind, window, DataFormat::ChannelsLast)?,
                     _ => conv::pool2d(&h, *kind, window, DataFormat::ChannelsLast)?,
                 },
                 Kind::GlobalAveragePooling { rank } => {
@@ -576,30 +560,12 @@ impl Network {
             let dims: Vec<String> = s.iter().map(|d| d.to_string()).collect();
             format!("(None, {})", dims.join(", "))
         };
-        let kind = |k: &Kind| match k {
-            Kind::Dense { .. } => "Dense",
-            Kind::Dropout { .. } => "Dropout",
-            Kind::Flatten => "Flatten",
-            Kind::Conv { rank: 1, .. } => "Conv1D",
-            Kind::Conv { .. } => "Conv2D",
-            Kind::Pool { kind: PoolKind::Max, rank: 1, .. } => "MaxPooling1D",
-            Kind::Pool { kind: PoolKind::Max, .. } => "MaxPooling2D",
-            Kind::Pool { rank: 1, .. } => "AveragePooling1D",
-            Kind::Pool { .. } => "AveragePooling2D",
-            Kind::GlobalAveragePooling { rank: 1 } => "GlobalAveragePooling1D",
-            Kind::GlobalAveragePooling { .. } => "GlobalAveragePooling2D",
-            Kind::BatchNorm { .. } => "BatchNormalization",
-            Kind::LayerNorm { .. } => "LayerNormalization",
-            Kind::Embedding => "Embedding",
-            Kind::Reshape { .. } => "Reshape",
-            Kind::Activation(_) => "Activation",
-        };
         let rows: Vec<(String, String, usize)> = self
             .layers
             .iter()
             .map(|l| {
                 let params = l.weights.iter().map(|w| w.var.elem_count()).sum();
-                (format!("{} ({})", l.name, kind(&l.kind)), shape(&l.output_shape), params)
+                (format!("{} ({})", l.name, l.class), shape(&l.output_shape), params)
             })
             .collect();
         let w0 = rows.iter().map(|r| r.0.len()).chain(["Layer (type)".len()]).max().unwrap_or(0) + 4;

@@ -22,6 +22,9 @@ import json as _json
 from ... import _native
 from . import callbacks, layers, optimizers
 
+# fit's `callbacks` argument shadows the module inside it
+_Callback = callbacks.Callback
+
 __all__ = ["History", "Input", "Sequential", "callbacks", "layers", "models", "optimizers"]
 
 
@@ -115,7 +118,7 @@ class Sequential:
             validation_data = tuple(validation_data)
         specs = []
         for cb in callbacks or []:
-            if not isinstance(cb, _callbacks_base()):
+            if not isinstance(cb, _Callback):
                 raise TypeError(f"callbacks must be cn.tf.keras.callbacks.Callback objects, got {type(cb).__name__}")
             cb.set_model(self)
             specs.append(cb._spec())
@@ -238,10 +241,6 @@ def _batch_size(batch_size, default):
     if n < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     return min(n, 2**63)
-
-
-def _callbacks_base():
-    return callbacks.Callback
 
 
 def _layers_input():

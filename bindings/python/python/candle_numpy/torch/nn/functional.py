@@ -130,14 +130,20 @@ def _pair(value, name):
     return pair
 
 
-def _single(value, name):
+def _single(value, name, first=1):
+    """torch's ``int or (int,)`` arguments of 1-d operations as the ``(first, value)`` pair of
+    a one-row 2-d operation (1 for sizes, strides and dilations; 0 for padding)."""
     if isinstance(value, (tuple, list)):
         if len(value) != 1:
             raise ValueError(f"{name} must be an int or a 1-tuple for a 1-d operation, got {value!r}")
         value = value[0]
     if int(value) < 0:
         raise ValueError(f"{name} must be non-negative, got {value!r}")
-    return (1, int(value))
+    return (first, int(value))
+
+
+def _padding_pair(padding, dims):
+    return _pair(padding, "padding") if dims == 2 else _single(padding, "padding", 0)
 
 
 def _conv_padding(padding, kernel, stride, dilation):
@@ -192,7 +198,7 @@ def _conv(input, weight, bias, stride, padding, dilation, groups, dims, activati
     if isinstance(padding, str):
         pad = _conv_padding(padding, kernel, stride, dilation)
     else:
-        ph, pw = fix(padding, "padding")
+        ph, pw = _padding_pair(padding, dims)
         pad = (ph, ph, pw, pw)
     if int(groups) < 1:
         raise ValueError(f"groups must be a positive integer, got {groups}")
@@ -214,7 +220,7 @@ def _pool(input, kind, kernel_size, stride, padding, dilation, ceil_mode, count_
     fix = _pair if dims == 2 else _single
     kernel = fix(kernel_size, "kernel_size")
     stride = kernel if stride is None or (isinstance(stride, (tuple, list)) and not stride) else fix(stride, "stride")
-    ph, pw = fix(padding, "padding")
+    ph, pw = _padding_pair(padding, dims)
     out = _native.pool2d(input, kind, kernel, stride, (ph, ph, pw, pw), fix(dilation, "dilation"), count_include_pad)
     return out.squeeze(0) if unbatched else out
 
