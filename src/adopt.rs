@@ -484,6 +484,11 @@ impl<A: GlobalAlloc> AdoptingAllocator<A> {
     pub const fn new(inner: A) -> Self {
         AdoptingAllocator { inner }
     }
+
+    /// The wrapped allocator (e.g. a [`BlockCache`](crate::block_cache::BlockCache) to tune).
+    pub const fn inner(&self) -> &A {
+        &self.inner
+    }
 }
 
 // SAFETY: every request is served by the inner allocator, except frees and reallocs of blocks

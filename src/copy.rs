@@ -420,12 +420,33 @@ unsafe impl Sync for SendPtr {}
 /// A `Vec` of `n` elements filled by `fill`, which must initialise every element. The buffer
 /// is allocated fallibly: a failure is [`Error::AllocationFailed`], not an abort.
 fn filled_vec<D>(n: usize, fill: impl FnOnce(&mut [MaybeUninit<D>])) -> Result<Vec<D>> {
-    let mut v = Vec::new();
-    v.try_reserve_exact(n).map_err(|_| Error::allocation::<D>("copying an array", n))?;
-    advise_huge_pages(v.spare_capacity_mut());
-    fill(&mut v.spare_capacity_mut()[..n]);
     // SAFETY: every caller's `fill` writes all n elements (gather_into and memcpy_into write
     // exactly out.len() elements; unit tests compare every value).
+    unsafe {
+        try_filled_vec(n, "copying an array", |out| {
+            fill(out);
+            Ok(())
+        })
+    }
+}
+
+/// A `Vec` of `n` elements written by `fill`, without zeroing them first (a large output is
+/// written once, not cleared and then written). Allocated fallibly ([`Error::AllocationFailed`]
+/// naming `operation`), with huge pages advised for a large buffer; an error from `fill` is
+/// returned and the partly written buffer freed.
+///
+/// # Safety
+/// When `fill` returns `Ok`, it must have initialised every one of the `n` elements.
+pub(crate) unsafe fn try_filled_vec<D>(
+    n: usize,
+    operation: &'static str,
+    fill: impl FnOnce(&mut [MaybeUninit<D>]) -> Result<()>,
+) -> Result<Vec<D>> {
+    let mut v = Vec::new();
+    v.try_reserve_exact(n).map_err(|_| Error::allocation::<D>(operation, n))?;
+    advise_huge_pages(v.spare_capacity_mut());
+    fill(&mut v.spare_capacity_mut()[..n])?;
+    // SAFETY: `fill` returned Ok, so (the caller's contract) all n elements are initialised.
     unsafe { v.set_len(n) };
     Ok(v)
 }

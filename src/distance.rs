@@ -41,10 +41,13 @@
 //! # Ok::<(), candle_numpy::Error>(())
 //! ```
 
+use std::mem::MaybeUninit;
+
 use candle_core::{DType, Device, Tensor, D};
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
+use crate::simd::wide;
 
 /// What to compute.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -105,6 +108,9 @@ const CPU_GEMM_TILE_BYTES: usize = 4 << 20;
 
 /// `ComputeMode::Auto` uses the GEMM expansion from this many features on.
 const MIN_GEMM_FEATURES: usize = 16;
+
+/// Outputs up to this size skip the available-memory check (see `Plan::new`).
+const MEMINFO_FLOOR: usize = 64 << 20;
 
 /// Below this fraction of `|a|² + |b|²` (centred), a GEMM-expanded square is recomputed.
 const FIXUP_FRACTION: f64 = 1.0 / 64.0;
@@ -229,7 +235,10 @@ impl Plan {
         let work = if dt1 == DType::F64 || dt2 == DType::F64 { DType::F64 } else { DType::F32 };
         let out_dtype = if dt1 == dt2 { dt1 } else { work };
         let out_bytes = b.saturating_mul(p).saturating_mul(r).saturating_mul(out_dtype.size_in_bytes());
-        let limit = opts.max_output_bytes.or_else(available_memory);
+        // reading /proc/meminfo costs ~15 us, half a small call: an output below
+        // MEMINFO_FLOOR cannot be the one that exhausts memory, so only larger ones ask
+        let limit =
+            opts.max_output_bytes.or_else(|| (out_bytes > MEMINFO_FLOOR).then(available_memory).flatten());
         if let Some(limit) = limit {
             if out_bytes > limit {
                 return Err(Error::OutputTooLarge {
@@ -325,16 +334,38 @@ mod cpu {
             + std::ops::Mul<Output = Self>
         {
             const ZERO: Self;
+            const MAX: Self;
             fn abs(self) -> Self;
             fn sqrt(self) -> Self;
             fn powf(self, e: Self) -> Self;
             fn powi(self, n: i32) -> Self;
-            fn fmax(self, o: Self) -> Self;
+            /// The larger of the two, NaN if either is NaN (torch's `max`; `f32::max` would
+            /// drop a NaN and hide it).
+            #[inline(always)]
+            fn max_nan(self, o: Self) -> Self {
+                // a NaN `o` is taken (o != o); a NaN `self` is kept (o > NaN is false)
+                #[allow(clippy::eq_op)]
+                if o > self || o != o {
+                    o
+                } else {
+                    self
+                }
+            }
+            /// `self` where it is not below zero (NaN stays NaN).
+            #[inline(always)]
+            fn at_least_zero(self) -> Self {
+                if self < Self::ZERO {
+                    Self::ZERO
+                } else {
+                    self
+                }
+            }
         }
         macro_rules! float {
             ($t:ty) => {
                 impl Float for $t {
                     const ZERO: Self = 0.0;
+                    const MAX: Self = <$t>::MAX;
                     fn abs(self) -> Self {
                         <$t>::abs(self)
                     }
@@ -346,9 +377,6 @@ mod cpu {
                     }
                     fn powi(self, n: i32) -> Self {
                         <$t>::powi(self, n)
-                    }
-                    fn fmax(self, o: Self) -> Self {
-                        <$t>::max(self, o)
                     }
                 }
             };
@@ -378,38 +406,60 @@ mod cpu {
         let (p, r, m) = (plan.p, plan.r, plan.m);
         let av: Vec<T> = a.flatten_all()?.to_vec1()?;
         let bv: Vec<T> = b.flatten_all()?.to_vec1()?;
-        // zeroed lazily by the allocator (mapped on first touch), so the page faults happen in
-        // the parallel pass below, on huge pages where the kernel grants them
-        let mut out = vec![T::ZERO; p * r];
-        crate::copy::advise_huge_pages_of(&mut out);
-        if p == 0 || r == 0 {
-            return Ok(Tensor::from_vec(out, (p, r), &Device::Cpu)?);
-        }
-        if plan.use_mm {
-            gemm_path(&av, &bv, &mut out, plan, interrupted)?;
-        } else if m < MIN_GEMM_FEATURES && plan.metric != Metric::Cosine {
-            columns_path(&av, &bv, &mut out, plan, interrupted)?;
-        } else {
-            // blocks of ROWS x COLS outputs: the COLS rows of x2 stay in cache for ROWS rows of x1
-            const ROWS: usize = 8;
-            let cols = (32 << 10) / (m.max(1) * std::mem::size_of::<T>()).max(1);
-            let cols = cols.clamp(8, 1024);
-            for_each_tile(&mut out, plan, interrupted, |i0, rows| {
-                rows.par_chunks_mut(ROWS * r).enumerate().for_each(|(g, block)| {
-                    for j0 in (0..r).step_by(cols) {
-                        let j1 = (j0 + cols).min(r);
-                        for (di, row) in block.chunks_mut(r).enumerate() {
-                            let i = i0 + g * ROWS + di;
-                            let x = &av[i * m..(i + 1) * m];
-                            for (j, o) in (j0..j1).zip(&mut row[j0..j1]) {
-                                *o = direct(x, &bv[j * m..(j + 1) * m], plan.metric);
+        let fill = |out: &mut [MaybeUninit<T>]| -> Result<()> {
+            if out.is_empty() {
+                Ok(())
+            } else if plan.use_mm {
+                gemm_path(&av, &bv, out, plan, interrupted)
+            } else if m < MIN_GEMM_FEATURES && plan.metric != Metric::Cosine {
+                columns_path(&av, &bv, out, plan, interrupted)
+            } else {
+                direct_path(&av, &bv, out, plan, interrupted)
+            }
+        };
+        // The output is written once, never zeroed first (clearing a 4 MiB output is a third
+        // of a (1000, 3) call).
+        // SAFETY: each path writes every one of the p * r outputs when it returns Ok: the direct
+        // and columns paths every (i, j); the GEMM path every column of every row, or in the
+        // symmetric case the diagonal and the columns after it, with the columns before it
+        // mirrored from earlier rows ([`mirror`]). The tests compare every entry against
+        // references, symmetric or not, across several tiles and odd sizes.
+        let out = unsafe { crate::copy::try_filled_vec(p * r, "computing pairwise distances", fill)? };
+        Ok(Tensor::from_vec(out, (p, r), &Device::Cpu)?)
+    }
+
+    /// Any metric, one distance at a time, in blocks of ROWS x COLS outputs: the COLS rows of
+    /// x2 stay in cache for ROWS rows of x1.
+    fn direct_path<T: Work>(
+        av: &[T],
+        bv: &[T],
+        out: &mut [MaybeUninit<T>],
+        plan: &Plan,
+        interrupted: &(dyn Fn() -> bool + Sync),
+    ) -> Result<()> {
+        let (r, m) = (plan.r, plan.m);
+        const ROWS: usize = 8;
+        let cols = (32 << 10) / (m.max(1) * std::mem::size_of::<T>()).max(1);
+        let cols = cols.clamp(8, 1024);
+        for_each_tile(out, plan, interrupted, |i0, rows| {
+            rows.par_chunks_mut(ROWS * r).enumerate().for_each(|(g, block)| {
+                wide(
+                    #[inline(always)]
+                    || {
+                        for j0 in (0..r).step_by(cols) {
+                            let j1 = (j0 + cols).min(r);
+                            for (di, row) in block.chunks_mut(r).enumerate() {
+                                let i = i0 + g * ROWS + di;
+                                let x = &av[i * m..(i + 1) * m];
+                                for (j, o) in (j0..j1).zip(&mut row[j0..j1]) {
+                                    o.write(direct(x, &bv[j * m..(j + 1) * m], plan.metric));
+                                }
                             }
                         }
-                    }
-                });
-            })?;
-        }
-        Ok(Tensor::from_vec(out, (p, r), &Device::Cpu)?)
+                    },
+                )
+            });
+        })
     }
 
     /// `$body` with `$f` (the term of one coordinate difference) and `$join` (how terms
@@ -428,7 +478,7 @@ mod cpu {
                     $body
                 }
                 Metric::Minkowski(q) if q.is_infinite() => {
-                    let ($f, $join) = (|d: $t| d.abs(), |a: $t, b: $t| a.fmax(b));
+                    let ($f, $join) = (|d: $t| d.abs(), |a: $t, b: $t| a.max_nan(b));
                     $body
                 }
                 Metric::Minkowski(q) if small_integer(q) => {
@@ -472,6 +522,9 @@ mod cpu {
         }
         Ok(())
     }
+
+    /// Outputs per parallel task in the few-features kernel.
+    const TASK_OUTPUTS: usize = 1 << 15;
 
     /// Whole exponents up to 8 use `powi` (a few multiplies) instead of `powf` (exp and log).
     fn small_integer(q: f64) -> bool {
@@ -540,7 +593,7 @@ mod cpu {
     fn columns_path<T: Work>(
         av: &[T],
         bv: &[T],
-        out: &mut [T],
+        out: &mut [MaybeUninit<T>],
         plan: &Plan,
         interrupted: &(dyn Fn() -> bool + Sync),
     ) -> Result<()> {
@@ -553,19 +606,64 @@ mod cpu {
         }
         const COLS: usize = 2048;
         let metric = plan.metric;
-        let kernel = |x: &[T], row: &mut [T], j0: usize| {
-            per_metric!(T, metric, |f, join| accumulate(x, &bt, r, j0, row, f, join));
-            row.iter_mut().for_each(|o| *o = finish(metric, *o));
-        };
+        // accumulate in L1, write each output once
+        #[inline(always)]
+        fn kernel<T: Work>(
+            x: &[T],
+            bt: &[T],
+            r: usize,
+            metric: Metric,
+            acc: &mut [T],
+            dst: &mut [MaybeUninit<T>],
+            j0: usize,
+        ) {
+            let acc = &mut acc[..dst.len()];
+            per_metric!(T, metric, |f, join| accumulate(x, bt, r, j0, acc, f, join));
+            finish_into(metric, acc, dst);
+        }
+        // several rows per task when rows are short: a task of a few microseconds costs as
+        // much to schedule as it computes (and waking a second thread for a 2-row call costs
+        // 10 us)
+        let rows_per_task = (TASK_OUTPUTS / r).max(1);
         for_each_tile(out, plan, interrupted, |i0, rows| {
-            rows.par_chunks_mut(r).enumerate().for_each(|(di, row)| {
-                let i = i0 + di;
-                let x = &av[i * m..(i + 1) * m];
-                for (b, block) in row.chunks_mut(COLS).enumerate() {
-                    kernel(x, block, b * COLS);
-                }
+            rows.par_chunks_mut(rows_per_task * r).enumerate().for_each(|(t, chunk)| {
+                wide(
+                    #[inline(always)]
+                    || {
+                        let mut acc = [T::ZERO; COLS];
+                        for (di, row) in chunk.chunks_mut(r).enumerate() {
+                            let i = i0 + t * rows_per_task + di;
+                            let x = &av[i * m..(i + 1) * m];
+                            for (b, block) in row.chunks_mut(COLS).enumerate() {
+                                kernel(x, &bt, r, metric, &mut acc, block, b * COLS);
+                            }
+                        }
+                    },
+                )
             });
         })
+    }
+
+    /// `dst[j] = finish(metric, acc[j])`, with the metric decided once for the whole run (a
+    /// decision per element let the compiler evaluate `powf` for every element and select,
+    /// measured 9x slower at p = 1).
+    #[inline(always)]
+    fn finish_into<T: Work>(metric: Metric, acc: &[T], dst: &mut [MaybeUninit<T>]) {
+        let pairs = dst.iter_mut().zip(acc);
+        match metric {
+            Metric::Minkowski(2.0) => pairs.for_each(|(o, &a)| {
+                o.write(a.sqrt());
+            }),
+            Metric::Minkowski(q) if q.is_finite() && q != 1.0 => {
+                let e = T::from_f64(1.0 / q);
+                pairs.for_each(|(o, &a)| {
+                    o.write(a.powf(e));
+                })
+            }
+            _ => pairs.for_each(|(o, &a)| {
+                o.write(a);
+            }),
+        }
     }
 
     /// `out[j] = join_k f(x[k] - bt[k][j0 + j])`, independent across j (vectorisable).
@@ -591,7 +689,7 @@ mod cpu {
     fn gemm_path<T: Work>(
         av: &[T],
         bv: &[T],
-        out: &mut [T],
+        out: &mut [MaybeUninit<T>],
         plan: &Plan,
         interrupted: &(dyn Fn() -> bool + Sync),
     ) -> Result<()> {
@@ -599,14 +697,21 @@ mod cpu {
         let cosine = plan.metric == Metric::Cosine;
         // centre on the joint column mean (f64 sums); cosine is not translation-invariant and
         // is left as it is
+        // over finite values only: one NaN or inf would otherwise make its whole column (and so
+        // every distance) NaN; the point that has it is fixed up by direct differences
         let mut mean = vec![0f64; m];
         if !cosine {
+            let mut count = vec![0usize; m];
             for row in av.chunks(m).chain(bv.chunks(m)) {
-                for (s, &x) in mean.iter_mut().zip(row) {
-                    *s += x.to_f64();
+                for ((s, c), &x) in mean.iter_mut().zip(&mut count).zip(row) {
+                    let x = x.to_f64();
+                    if x.is_finite() {
+                        *s += x;
+                        *c += 1;
+                    }
                 }
             }
-            mean.iter_mut().for_each(|s| *s /= (p + r) as f64);
+            mean.iter_mut().zip(&count).for_each(|(s, &c)| *s /= c.max(1) as f64);
         }
         let centre = |v: &[T]| -> Vec<T> {
             v.chunks(m)
@@ -620,7 +725,7 @@ mod cpu {
         let (na, nb) = (norms(&ac), norms(&bc));
         let frac = T::from_f64(FIXUP_FRACTION);
         let sym = plan.symmetric;
-        let mut rest: &mut [T] = out;
+        let mut rest: &mut [MaybeUninit<T>] = out;
         let mut i0 = 0;
         while i0 < p {
             if interrupted() {
@@ -642,28 +747,50 @@ mod cpu {
             rows.par_chunks_mut(r).zip(g.par_chunks(width)).enumerate().for_each(|(di, (row, gr))| {
                 let i = i0 + di;
                 let x = &av[i * m..(i + 1) * m];
-                for (jj, (o, &dot)) in row[j0..].iter_mut().zip(gr).enumerate() {
-                    let j = j0 + jj;
-                    let y = &bv[j * m..(j + 1) * m];
-                    *o = if cosine {
+                if cosine {
+                    for (jj, (o, &dot)) in row[j0..].iter_mut().zip(gr).enumerate() {
+                        let j = j0 + jj;
                         let (xx, yy) = (na[i].to_f64(), nb[j].to_f64());
                         let c = cosine_from(dot.to_f64(), xx, yy, false);
                         // near-parallel pairs lose digits in 1 - cos: recompute those directly
-                        if c < FIXUP_FRACTION {
-                            direct(x, y, Metric::Cosine)
+                        o.write(if c < FIXUP_FRACTION {
+                            direct(x, &bv[j * m..(j + 1) * m], Metric::Cosine)
                         } else {
                             T::from_f64(c)
-                        }
+                        });
+                    }
+                    return;
+                }
+                let root = plan.metric != Metric::SqEuclidean;
+                let finish_sq = |d2: T| if root { d2.sqrt() } else { d2 };
+                // cdist(X, X): the diagonal is exactly 0 (a point with NaN or inf is its own
+                // direct difference), columns after it are computed, those before it mirrored
+                let lo = if sym { i + 1 } else { j0 };
+                if sym {
+                    row[i].write(if na[i] <= T::MAX {
+                        T::ZERO
                     } else {
-                        let scale = na[i] + nb[j];
-                        let d2 = scale - (dot + dot);
-                        let d2 = if d2 < scale * frac { direct(x, y, Metric::SqEuclidean) } else { d2 };
-                        if plan.metric == Metric::SqEuclidean {
-                            d2.fmax(T::ZERO)
+                        finish_sq(direct(x, x, Metric::SqEuclidean))
+                    });
+                }
+                let (row, gr, nbs) = (&mut row[lo..], &gr[lo - j0..], &nb[lo..]);
+                let bad = wide(
+                    #[inline(always)]
+                    || {
+                        if root {
+                            expand::<T, true>(na[i], row, gr, nbs, frac)
                         } else {
-                            d2.fmax(T::ZERO).sqrt()
+                            expand::<T, false>(na[i], row, gr, nbs, frac)
                         }
-                    };
+                    },
+                );
+                if bad > 0 {
+                    for (jj, ((o, &dot), &nbj)) in row.iter_mut().zip(gr).zip(nbs).enumerate() {
+                        if needs_fixup(na[i] + nbj, dot, frac) {
+                            let j = lo + jj;
+                            o.write(finish_sq(direct(x, &bv[j * m..(j + 1) * m], Metric::SqEuclidean)));
+                        }
+                    }
                 }
             });
             if sym {
@@ -675,25 +802,96 @@ mod cpu {
         Ok(())
     }
 
+    /// Whether the expansion `|a|² + |b|² - 2 a·b` (with `scale = |a|² + |b|²`, centred) cannot
+    /// be trusted: it cancels to below [`FIXUP_FRACTION`] of the scale, or something is not
+    /// finite (a NaN or infinite coordinate, or squares that overflow). Those entries are
+    /// recomputed by direct differences, which give the exact small distances and propagate a
+    /// NaN only to the pairs of the point that has it (as torch).
+    #[inline(always)]
+    fn needs_fixup<T: Work>(scale: T, dot: T, frac: T) -> bool {
+        let d2 = scale - (dot + dot);
+        #[allow(clippy::neg_cmp_op_on_partial_ord)]
+        let trusted = d2 >= scale * frac && scale <= T::MAX;
+        !trusted
+    }
+
+    /// One output row of the Euclidean expansion, branch-free so it vectorises: each entry is
+    /// `max(|a|² + |b|² - 2 a·b, 0)` (its root when `ROOT`); returns how many entries need the
+    /// direct fix-up ([`needs_fixup`]), which the caller then applies (rarely: near-duplicate
+    /// points).
+    #[inline(always)]
+    fn expand<T: Work, const ROOT: bool>(
+        ni: T,
+        row: &mut [MaybeUninit<T>],
+        gr: &[T],
+        nbs: &[T],
+        frac: T,
+    ) -> usize {
+        let mut bad = 0usize;
+        for ((o, &dot), &nbj) in row.iter_mut().zip(gr).zip(nbs) {
+            let scale = ni + nbj;
+            bad += needs_fixup(scale, dot, frac) as usize;
+            let v = (scale - (dot + dot)).at_least_zero();
+            o.write(if ROOT { v.sqrt() } else { v });
+        }
+        bad
+    }
+
     /// cdist(X, X), after a row tile `[i0, i0 + n)` computed its columns from `i0` on: make the
     /// tile's diagonal block exactly symmetric, and copy the tile's columns beyond it into the
     /// lower triangle of the later rows (`later`), which then skip them.
-    fn mirror<T: Work>(rows: &mut [T], later: &mut [T], i0: usize, n: usize, r: usize) {
+    fn mirror<T: Copy + Send + Sync>(rows: &mut [T], later: &mut [T], i0: usize, n: usize, r: usize) {
         for a in 0..n {
             for b in 0..a {
                 rows[a * r + i0 + b] = rows[b * r + i0 + a];
             }
         }
         let rows: &[T] = rows;
-        // 16 later rows per task: they read the same n cache lines of the tile, column by column
-        later.par_chunks_mut(16 * r).enumerate().for_each(|(c, block)| {
-            for (dj, row) in block.chunks_mut(r).enumerate() {
-                let j = i0 + n + c * 16 + dj;
-                for (di, o) in row[i0..i0 + n].iter_mut().enumerate() {
-                    *o = rows[di * r + j];
-                }
-            }
+        let first = i0 + n;
+        // 32 later rows per task, moved in 8 x 8 blocks: eight rows of the tile are read eight
+        // values at a time and written as eight columns, so both sides move whole cache-line
+        // runs (element by element, the tile is read one value per cache line; measured 4x
+        // slower at 4096 x 4096)
+        later.par_chunks_mut(32 * r).enumerate().for_each(|(c, block)| {
+            wide(
+                #[inline(always)]
+                || {
+                    for (q, eight) in block.chunks_mut(8 * r).enumerate() {
+                        let j = first + c * 32 + q * 8;
+                        let h = eight.len() / r;
+                        let mut di = 0;
+                        if h == 8 {
+                            while di + 8 <= n {
+                                transpose8(&rows[di * r + j..], r, &mut eight[i0 + di..], r);
+                                di += 8;
+                            }
+                        }
+                        for dj in 0..h {
+                            for d in di..n {
+                                eight[dj * r + i0 + d] = rows[d * r + j + dj];
+                            }
+                        }
+                    }
+                },
+            )
         });
+    }
+
+    /// `dst[b][a] = src[a][b]` for an 8 x 8 block (row strides `ss` and `ds`): eight row loads
+    /// into a local block, eight row stores out of it, which the compiler turns into vector
+    /// shuffles.
+    #[inline(always)]
+    fn transpose8<T: Copy>(src: &[T], ss: usize, dst: &mut [T], ds: usize) {
+        let mut t = [[src[0]; 8]; 8];
+        for (a, row) in t.iter_mut().enumerate() {
+            row.copy_from_slice(&src[a * ss..a * ss + 8]);
+        }
+        for b in 0..8 {
+            let d = &mut dst[b * ds..b * ds + 8];
+            for (a, o) in d.iter_mut().enumerate() {
+                *o = t[a][b];
+            }
+        }
     }
 }
 

@@ -45,6 +45,7 @@
 //! - [`convert`]: [`Sharing`], [`Options`], [`to_tensor`].
 //! - [`share`]: when sharing is possible and how a layout becomes a candle view.
 //! - [`adopt`]: the adopting global allocator that lets candle storage borrow foreign memory.
+//! - [`block_cache`]: a global-allocator layer that keeps freed large buffers for the next copy.
 //! - [`copy`]: strided, casting, byte-swapping copy kernels (parallel for large inputs).
 //! - [`inplace`]: writes into a tensor's own storage through any layout (`t += 1` semantics).
 //! - [`export`]: tensors out (`ArrayRef`, `ndarray` views and copies), owned `ndarray` in.
@@ -63,6 +64,7 @@
 
 pub mod adopt;
 pub mod array;
+pub mod block_cache;
 pub mod convert;
 pub mod copy;
 #[cfg(feature = "csv")]
@@ -85,6 +87,7 @@ pub mod python;
 pub mod remote;
 pub mod safetensors;
 pub mod share;
+pub(crate) mod simd;
 pub mod tf;
 pub mod torch;
 pub mod train;

@@ -4,6 +4,7 @@
 //! (`from_dlpack`), `safetensors.rs` (`.safetensors` files), `io.rs` (`.npy` / `.npz` files).
 
 use candle_numpy::adopt::AdoptingAllocator;
+use candle_numpy::block_cache::BlockCache;
 use pyo3::prelude::*;
 
 mod autograd;
@@ -18,6 +19,7 @@ mod index;
 mod io;
 mod keras;
 mod layers;
+mod memory;
 mod ops;
 mod optim;
 mod promote;
@@ -27,9 +29,10 @@ mod tensor;
 mod variable;
 
 /// Foreign (NumPy) memory can become candle storage only through this allocator, which the
-/// extension module, being the final binary, installs.
+/// extension module, being the final binary, installs. Under it, freed large blocks are kept
+/// for the next copy of the same size (`memory.rs`: `cn.empty_cache()`, `cn.cache_info()`).
 #[global_allocator]
-static ALLOC: AdoptingAllocator = AdoptingAllocator::system();
+static ALLOC: AdoptingAllocator<BlockCache> = AdoptingAllocator::new(BlockCache::system());
 
 /// candle's CPU matmul asks for its thread count on every call and, unless
 /// `RAYON_NUM_THREADS` is set, reads `/proc/cpuinfo` to find it: ~29 µs per call on this
@@ -48,6 +51,7 @@ fn pin_candle_threads() {
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     pin_candle_threads();
+    memory::configure(m.py())?;
     candle_numpy::python::install(m)?;
     m.add_class::<tensor::PyTensor>()?;
     m.add_class::<data::PyTensorDataset>()?;
@@ -93,5 +97,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(io::load_npz, m)?)?;
     m.add_function(wrap_pyfunction!(io::save_npz, m)?)?;
     m.add_function(wrap_pyfunction!(remote::load_url, m)?)?;
+    m.add_function(wrap_pyfunction!(memory::empty_cache, m)?)?;
+    m.add_function(wrap_pyfunction!(memory::set_cache_limit, m)?)?;
+    m.add_function(wrap_pyfunction!(memory::cache_info, m)?)?;
     Ok(())
 }

@@ -66,3 +66,44 @@ def test_gradient_is_zero_not_nan_at_zero_distance():
     assert d.requires_grad
     d.sum().backward()
     np.testing.assert_allclose(x.grad.numpy(), [[0.0, 0.0], [0.6, 0.8]], rtol=1e-6)
+
+
+@pytest.mark.parametrize("m,mode", [(3, "use_mm_for_euclid_dist_if_necessary"), (20, "donot_use_mm_for_euclid_dist"),
+                                    (20, "use_mm_for_euclid_dist")])
+@pytest.mark.parametrize("p", [1.0, 2.0, np.inf])
+@pytest.mark.parametrize("same", [False, True])
+def test_nan_and_inf_reach_only_their_own_pairs(m, mode, p, same):
+    # Before: on the GEMM path one NaN made its whole column's mean NaN, and every distance
+    # came out 0. Now every kernel gives what direct differences give (torch's answer too).
+    rng = np.random.default_rng(2)
+    a = rng.random((40, m)).astype(np.float32)
+    a[3, 2], a[7, 1] = np.nan, np.inf
+    b = a if same else rng.random((30, m)).astype(np.float32)
+    if not same:
+        b[5, 0] = np.nan
+    d = cn.cdist(a, b, p=p, compute_mode=mode).numpy().astype(np.float64)
+    with np.errstate(invalid="ignore"):  # inf - inf in the reference, as intended
+        want = reference(a, b, p)
+    np.testing.assert_allclose(d, want, rtol=3e-6)  # NaN exactly where the reference has it
+    assert np.isnan(d[3]).all() and np.isnan(d[:, 3 if same else 5]).all()
+    assert np.isfinite(np.delete(np.delete(d, [3, 7], 0), [3, 7] if same else [5], 1)).all()
+
+
+@pytest.mark.parametrize("shape_b", [None, (2999, 20)])
+def test_every_entry_of_a_multi_tile_output_is_written(shape_b):
+    # 3001 rows of 12 KB outputs: nine row tiles of 349 (not a multiple of the 8 x 8 mirror
+    # blocks); the output is never zeroed, so a missed entry would show as garbage here
+    rng = np.random.default_rng(3)
+    a = rng.random((3001, 20)).astype(np.float32)
+    b = a if shape_b is None else rng.random(shape_b).astype(np.float32)
+    # the second call reuses the first one's freed buffer, which holds distances 3x too large
+    for scale in (3.0, 1.0):
+        a_s, b_s = a * np.float32(scale), b * np.float32(scale)
+        d = cn.cdist(a_s, b_s).numpy()
+        a64, b64 = a_s.astype(np.float64), b_s.astype(np.float64)
+        sq = (a64 ** 2).sum(1)[:, None] + (b64 ** 2).sum(1)[None, :] - 2 * a64 @ b64.T
+        np.testing.assert_allclose(d, np.sqrt(np.maximum(sq, 0)), rtol=2e-5, atol=2e-5)
+        if shape_b is None:
+            np.testing.assert_array_equal(d, d.T)
+            assert (np.diag(d) == 0).all()
+        del d

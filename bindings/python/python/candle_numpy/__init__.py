@@ -15,6 +15,11 @@ mmap=True)`` shares a memory-mapped ``.npy`` (read-only, O(1)); ``cn.save_npy``,
 ``cn.save_npz``; ``cn.load_safetensors(path)`` maps a ``.safetensors`` file and shares it
 (read-only tensors), ``cn.save_safetensors(path, dict)`` writes one. Record arrays:
 ``cn.from_structured(arr)``. pandas frames and series convert directly.
+
+Freed buffers of 4 MiB and more are kept for the next copy of the same size (fresh memory costs
+page faults; a warm buffer does not): ``cn.cache_info()`` shows the cache, ``cn.empty_cache()``
+gives it back to the system, ``cn.set_cache_limit(bytes)`` bounds it (0 turns it off; the
+default, a sixteenth of RAM and at most 1 GiB, can be set with ``CANDLE_NUMPY_CACHE_LIMIT``).
 """
 
 from . import _native
@@ -29,7 +34,9 @@ from ._native import (
     ShareError,
     Tensor,
     as_tensor,
+    cache_info,
     cdist,
+    empty_cache,
     from_dlpack,
     from_numpy,
     load_safetensors,
@@ -40,6 +47,7 @@ from ._native import (
     save_npy,
     save_npz,
     load_url,
+    set_cache_limit,
     shares_memory,
     sharing_available,
     tensor,
@@ -70,9 +78,11 @@ __all__ = [
     "ShareError",
     "Tensor",
     "as_tensor",
+    "cache_info",
     "cdist",
     "cuda",
     "device",
+    "empty_cache",
     "from_dlpack",
     "from_numpy",
     "load_safetensors",
@@ -84,6 +94,7 @@ __all__ = [
     "save_npy",
     "save_npz",
     "load_url",
+    "set_cache_limit",
     "shares_memory",
     "sharing_available",
     "tensor",
