@@ -142,8 +142,9 @@ impl<A: GlobalAlloc> BlockCache<A> {
     }
 
     /// A cached block of exactly this layout (the newest), or `None` after making room: on a
-    /// miss, cached blocks totalling at least the request are released first (oldest first), so
-    /// the inner allocator can hand their pages straight back instead of fresh ones. Memory the
+    /// miss, cached memory covering the request is released first (the smallest block at
+    /// least as large, else the oldest blocks), so the inner allocator can hand those pages
+    /// straight back instead of fresh ones. Memory the
     /// cache holds is then never the reason a new block comes from colder memory.
     fn take(&self, layout: Layout) -> Option<*mut u8> {
         if self.cached.load(Ordering::Relaxed) == 0 {
@@ -157,12 +158,24 @@ impl<A: GlobalAlloc> BlockCache<A> {
             if let Some(p) = self.hit(&mut t, layout) {
                 return Some(p);
             }
-            let mut freed = 0;
-            while freed < layout.size() {
-                let Some(victim) = self.evict_oldest(&mut t) else { break };
-                freed += victim.size;
-                victims[n] = victim;
-                n += 1;
+            // the smallest block that covers the request alone, so a 4 MiB miss does not give
+            // up a 400 MiB output that the next call would reuse; else the oldest, until the
+            // request is covered
+            let fits = (0..SLOTS)
+                .filter(|&i| t.slots[i].ptr != 0 && t.slots[i].size >= layout.size())
+                .min_by_key(|&i| t.slots[i].size);
+            if let Some(i) = fits {
+                victims[0] = std::mem::replace(&mut t.slots[i], Slot::EMPTY);
+                self.cached.fetch_sub(victims[0].size, Ordering::Relaxed);
+                n = 1;
+            } else {
+                let mut freed = 0;
+                while freed < layout.size() {
+                    let Some(victim) = self.evict_oldest(&mut t) else { break };
+                    freed += victim.size;
+                    victims[n] = victim;
+                    n += 1;
+                }
             }
         }
         self.misses.fetch_add(1, Ordering::Relaxed);
@@ -429,6 +442,23 @@ mod tests {
         c.empty();
         assert_eq!(c.inner.live(), 0);
         assert_eq!(c.stats().hits, 0);
+    }
+
+    #[test]
+    fn a_miss_gives_up_the_smallest_block_that_covers_it_not_a_large_one() {
+        let c = BlockCache::new(Ledger::new());
+        let big = get(&c, 64 * MIN_BLOCK, 64); // an output the next call will want back
+        let small = get(&c, 2 * MIN_BLOCK, 64);
+        put(&c, big, 64 * MIN_BLOCK, 64);
+        put(&c, small, 2 * MIN_BLOCK, 64);
+        // a temporary of a new size: the 2-block one covers it and goes; the big one stays
+        let t = get(&c, MIN_BLOCK + 64, 64);
+        assert_eq!(c.stats().blocks, 1);
+        assert_eq!(get(&c, 64 * MIN_BLOCK, 64), big, "still cached");
+        put(&c, t, MIN_BLOCK + 64, 64);
+        put(&c, big, 64 * MIN_BLOCK, 64);
+        c.empty();
+        assert_eq!(c.inner.live(), 0);
     }
 
     #[test]

@@ -27,7 +27,10 @@
 //! Sharing NumPy memory needs the adopting allocator as the extension's global allocator
 //! (`#[global_allocator] static A: AdoptingAllocator = AdoptingAllocator::system();`) and
 //! [`install`] called once from the module initialiser; without the allocator `SharedTensor`
-//! fails with a clear `ShareError` and `AutoTensor` copies.
+//! fails with a clear `ShareError` and `AutoTensor` copies. Wrapping a
+//! [`BlockCache`](crate::block_cache::BlockCache)
+//! (`AdoptingAllocator<BlockCache> = AdoptingAllocator::new(BlockCache::system())`, as the
+//! `candle_numpy` package does) also makes repeated large copies reuse warm memory.
 
 pub mod array;
 pub mod dlpack;

@@ -183,6 +183,8 @@ def goal_table(rounds):
 
     for row in rows:
         show(*row)
+    if not hasattr(cn, "set_cache_limit"):  # a release before the block cache
+        return
     limit = cn.cache_info()["limit"]
     cn.set_cache_limit(0)
     try:
