@@ -144,8 +144,8 @@ impl<A: GlobalAlloc> BlockCache<A> {
     /// A cached block of exactly this layout (the newest), or `None` after making room: on a
     /// miss, cached memory covering the request is released first (the smallest block at
     /// least as large, else the oldest blocks), so the inner allocator can hand those pages
-    /// straight back instead of fresh ones. Memory the
-    /// cache holds is then never the reason a new block comes from colder memory.
+    /// straight back instead of fresh ones. Memory the cache holds is then never the reason a
+    /// new block comes from colder memory.
     fn take(&self, layout: Layout) -> Option<*mut u8> {
         if self.cached.load(Ordering::Relaxed) == 0 {
             self.misses.fetch_add(1, Ordering::Relaxed);
@@ -165,8 +165,7 @@ impl<A: GlobalAlloc> BlockCache<A> {
                 .filter(|&i| t.slots[i].ptr != 0 && t.slots[i].size >= layout.size())
                 .min_by_key(|&i| t.slots[i].size);
             if let Some(i) = fits {
-                victims[0] = std::mem::replace(&mut t.slots[i], Slot::EMPTY);
-                self.cached.fetch_sub(victims[0].size, Ordering::Relaxed);
+                victims[0] = self.remove(&mut t, i);
                 n = 1;
             } else {
                 let mut freed = 0;
@@ -197,18 +196,21 @@ impl<A: GlobalAlloc> BlockCache<A> {
                 s.ptr != 0 && s.size == layout.size() && s.align == layout.align()
             })
             .max_by_key(|&i| t.slots[i].age)?;
-        let slot = std::mem::replace(&mut t.slots[i], Slot::EMPTY);
-        self.cached.fetch_sub(slot.size, Ordering::Relaxed);
         self.hits.fetch_add(1, Ordering::Relaxed);
-        Some(slot.ptr as *mut u8)
+        Some(self.remove(t, i).ptr as *mut u8)
     }
 
     /// Take the oldest block out of the table (the caller frees it after unlocking).
     fn evict_oldest(&self, t: &mut Table) -> Option<Slot> {
         let oldest = (0..SLOTS).filter(|&i| t.slots[i].ptr != 0).min_by_key(|&i| t.slots[i].age)?;
-        let slot = std::mem::replace(&mut t.slots[oldest], Slot::EMPTY);
+        Some(self.remove(t, oldest))
+    }
+
+    /// Take slot `i` out of the table, keeping the byte count in step.
+    fn remove(&self, t: &mut Table, i: usize) -> Slot {
+        let slot = std::mem::replace(&mut t.slots[i], Slot::EMPTY);
         self.cached.fetch_sub(slot.size, Ordering::Relaxed);
-        Some(slot)
+        slot
     }
 
     /// Free blocks that have left the table.
